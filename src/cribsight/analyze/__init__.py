@@ -1,0 +1,1 @@
+"""Per-face analysis stages (landmarks, pose, eyes)."""

@@ -1,0 +1,4 @@
+"""Face detectors."""
+from .blazeface import BlazeFace, Detection
+
+__all__ = ["BlazeFace", "Detection"]

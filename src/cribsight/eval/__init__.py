@@ -1,0 +1,1 @@
+"""Evaluation: benchmarks over ../shared/data-style folders and their scoring."""

@@ -1,0 +1,107 @@
+"""Video decoding and encoding with PyAV (FFmpeg). Timestamps come from the container's pts."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import DecodeError, InputError
+
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+@dataclass(frozen=True)
+class VideoFrame:
+    index: int
+    timestamp_ms: float
+    rgb: np.ndarray  # (H, W, 3) uint8
+
+
+def video_info(path: str | Path) -> dict:
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0), "width": s.width, "height": s.height}
+
+
+def iter_video(path: str | Path) -> Iterator[VideoFrame]:
+    """Decode every frame of the first video stream. A decode error mid-stream raises DecodeError
+    after the frames already decoded were yielded."""
+    import av
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(str(p), "an existing video file", "no such file")
+    if p.stat().st_size == 0:
+        raise DecodeError(str(p), "a video file", "an empty file (0 bytes)")
+    try:
+        container = av.open(str(p))
+    except av.FFmpegError as e:
+        raise DecodeError(str(p), "a decodable video (mp4, avi, mov, mkv)", f"{type(e).__name__}: {e}") from None
+    with container:
+        if not container.streams.video:
+            raise DecodeError(str(p), "a video stream", "a container without video")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        tb = float(stream.time_base) if stream.time_base else 0.0
+        fps = float(stream.average_rate) if stream.average_rate else 0.0
+        index = 0
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and tb:
+                    ts = frame.pts * tb * 1000.0
+                elif fps:
+                    ts = index * 1000.0 / fps
+                else:
+                    ts = float("nan")
+                yield VideoFrame(index, float(ts), frame.to_ndarray(format="rgb24"))
+                index += 1
+        except av.FFmpegError as e:
+            raise DecodeError(str(p), "a decodable video stream", f"decode error after {index} frames: {e}") from None
+        if index == 0:
+            raise DecodeError(str(p), "at least one video frame", "no decodable frame")
+
+
+class VideoWriter:
+    """Encode RGB frames to a video (H.264 when the FFmpeg build has it, else MPEG-4 Part 2)."""
+
+    def __init__(self, path: str | Path, fps: float, width: int, height: int):
+        import av
+
+        self.path = Path(path)
+        self.container = av.open(str(self.path), mode="w")
+        rate = max(1, round(fps or 25))
+        stream = None
+        for codec in ("libx264", "h264", "mpeg4"):
+            try:
+                stream = self.container.add_stream(codec, rate=rate)
+                break
+            except Exception:  # codec not in this FFmpeg build
+                continue
+        if stream is None:
+            raise RuntimeError("no usable video encoder (tried libx264, h264, mpeg4)")
+        stream.width, stream.height = width - width % 2, height - height % 2
+        stream.pix_fmt = "yuv420p"
+        self.stream = stream
+
+    def write(self, rgb: np.ndarray) -> None:
+        import av
+
+        h, w = self.stream.height, self.stream.width
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

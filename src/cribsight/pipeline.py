@@ -1,0 +1,194 @@
+"""Analyzer: image -> FrameResult; frames -> iterator of FrameResult.
+
+Pretrained path (all ONNX Runtime, see weights/manifest.json):
+1. Full-range BlazeFace on the whole letterboxed frame (faces from ~1/20 of the frame upwards).
+2. If it finds nothing, short-range BlazeFace on the frame padded to a square with a 25% margin
+   (tight face crops, where the face fills the image and the full-range model sees no face),
+   then, if ``rotations`` allows, the same on the frame rotated by 90, 270 and 180 degrees
+   (overhead crib views); detections are mapped back to the original frame.
+3. Per detection: the face mesh on a rotated 1.5x crop; a second pass re-crops from the first
+   mesh (MediaPipe's tracking ROI); faces whose mesh presence is below ``presence_thresh`` are
+   dropped as detector false positives.
+4. iBUG-68 from the mesh (schema.MESH468_TO_IBUG68), head pose by PnP of the 468 points against the
+   canonical face, eyes open from the eye aspect ratio.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from . import schema
+from .analyze.eyes import eyes_open_from_landmarks
+from .analyze.mesh import FaceMesh, MeshResult, roi_from_keypoints, roi_from_mesh
+from .detect.blazeface import BlazeFace, Detection
+from .errors import InputError
+from .geometry import euler_from_matrix, solve_head_pose
+from .io.images import to_rgb_uint8
+from .runtime import WEIGHTS_DIR, default_threads
+from .types import Face, FrameResult, Landmarks, Occlusion, Pose
+
+
+@dataclass
+class AnalyzerConfig:
+    """Settings of the pretrained path. ``rotations``: extra in-plane rotations (degrees, from
+    {90, 180, 270}) tried when no face is found upright."""
+
+    score_thresh: float = 0.4
+    presence_thresh: float = 0.2
+    crop_fallback: bool = True
+    rotations: tuple[int, ...] = ()
+    refine: bool = True
+    threads: int | None = None
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds per stage for the last analysed frame."""
+
+    detect: float = 0.0
+    landmarks: float = 0.0
+    pose: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _rotate(img: np.ndarray, deg: int) -> np.ndarray:
+    k = {90: 1, 180: 2, 270: 3}[deg]  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(img, k))
+
+
+def _unrotate_points(pts: np.ndarray, deg: int, w: int, h: int) -> np.ndarray:
+    """Map points from the image rotated counter-clockwise by ``deg`` back to the original (w x h)."""
+    x, y = pts[..., 0], pts[..., 1]
+    if deg == 90:  # rotated image is h wide, w high; rot90 ccw: (x, y) -> (y, w - 1 - x)
+        return np.stack([w - 1 - y, x], -1)
+    if deg == 180:
+        return np.stack([w - 1 - x, h - 1 - y], -1)
+    if deg == 270:
+        return np.stack([y, h - 1 - x], -1)
+    return pts
+
+
+class Analyzer:
+    """The cribsight face analyser. Thread-compatible, not thread-safe (one per thread)."""
+
+    def __init__(self, config: AnalyzerConfig | None = None, **overrides):
+        cfg = config or AnalyzerConfig()
+        for k, v in overrides.items():
+            if not hasattr(cfg, k):
+                raise InputError("Analyzer option", f"one of {sorted(AnalyzerConfig.__dataclass_fields__)}", repr(k))
+            setattr(cfg, k, v)
+        bad = set(cfg.rotations) - {90, 180, 270}
+        if bad:
+            raise InputError("rotations", "degrees from {90, 180, 270}", str(sorted(bad)))
+        self.config = cfg
+        threads = cfg.threads or default_threads()
+        self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)
+        self.short = BlazeFace("face_detection_short_range.onnx", threads, cfg.score_thresh)
+        self.mesh = FaceMesh("face_landmark.onnx", threads)
+        canon = np.load(WEIGHTS_DIR / "canonical_face_468.npy").astype(np.float64)
+        # canonical frame (x subject's left, y up, z out of the face) -> head frame (x, y down, z into head)
+        self.model_3d = canon * np.array([1.0, -1.0, -1.0])
+        self.times = StageTimes()
+
+    # ------------------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        dets = self.full(image)
+        if dets or not self.config.crop_fallback:
+            return dets
+        dets = self._detect_padded(image, 0)
+        for deg in self.config.rotations:
+            if dets:
+                break
+            dets = self._detect_padded(image, deg)
+        return dets
+
+    def _detect_padded(self, image: np.ndarray, deg: int) -> list[Detection]:
+        h, w = image.shape[:2]
+        img = _rotate(image, deg) if deg else image
+        rh, rw = img.shape[:2]
+        side = int(max(rh, rw) * 1.5)
+        py, px = (side - rh) // 2, (side - rw) // 2
+        padded = np.zeros((side, side, 3), np.uint8)
+        padded[py:py + rh, px:px + rw] = img
+        out = []
+        for d in self.short(padded) + ([] if deg == 0 else self.full(padded)):
+            kp = d.keypoints_xy - [px, py]
+            corners = np.array([[d.box_xyxy[0], d.box_xyxy[1]], [d.box_xyxy[2], d.box_xyxy[3]],
+                                [d.box_xyxy[0], d.box_xyxy[3]], [d.box_xyxy[2], d.box_xyxy[1]]]) - [px, py]
+            if deg:
+                kp = _unrotate_points(kp, deg, w, h)
+                corners = _unrotate_points(corners, deg, w, h)
+            box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()])
+            name = d.detector + ("" if deg == 0 else f"_rot{deg}")
+            out.append(Detection(box.astype(np.float32), kp.astype(np.float32), d.score, name))
+        return out
+
+    def run_mesh(self, image: np.ndarray, det: Detection) -> MeshResult:
+        kp = det.keypoints_xy
+        res = self.mesh(image, *roi_from_keypoints(det.box_xyxy, kp[0], kp[1]))
+        if self.config.refine:
+            res2 = self.mesh(image, *roi_from_mesh(res.points_xy))
+            if res2.presence >= res.presence * 0.5:
+                res = res2
+        return res
+
+    def mesh_faces(self, image: np.ndarray) -> list[MeshResult]:
+        """Face meshes of every detected face (used by tools that need the raw 468 points)."""
+        image = to_rgb_uint8(image)
+        return [self.run_mesh(image, d) for d in self.detect(image)]
+
+    # ------------------------------------------------------------------------------------------
+    def analyze_image(self, image: np.ndarray, source: str = "<array>", frame: int = 0,
+                      timestamp_ms: float = 0.0) -> FrameResult:
+        image = to_rgb_uint8(image)
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        dets = self.detect(image)
+        t1 = time.perf_counter()
+        meshes = [self.run_mesh(image, d) for d in dets]
+        t2 = time.perf_counter()
+        faces = []
+        for det, mesh in zip(dets, meshes):
+            if mesh.presence < self.config.presence_thresh:
+                continue
+            faces.append(self._face(det, mesh, w, h))
+        t3 = time.perf_counter()
+        self.times = StageTimes(detect=(t1 - t0) * 1e3, landmarks=(t2 - t1) * 1e3, pose=(t3 - t2) * 1e3)
+        return FrameResult(source, frame, timestamp_ms, w, h, tuple(faces), ())
+
+    def _face(self, det: Detection, mesh: MeshResult, w: int, h: int) -> Face:
+        pts = mesh.points_xy.astype(np.float64)
+        lm68 = pts[list(schema.MESH468_TO_IBUG68)]
+        R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
+        yaw, pitch, roll = euler_from_matrix(R)
+        pose = Pose(yaw, pitch, roll, None)
+        eyes = eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence)
+        return Face(
+            box=tuple(float(v) for v in det.box_xyxy),
+            score=float(det.score),
+            detector=det.detector,
+            landmarks=Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None),
+            pose=pose,
+            eyes_open=eyes,
+            parts=None,
+            occlusion=Occlusion(None, None),
+        )
+
+    def analyze_frames(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str) -> Iterator[FrameResult]:
+        for index, ts, img in frames:
+            yield self.analyze_image(img, source, index, ts)
+
+
+_DEFAULT: Analyzer | None = None
+
+
+def analyze(image: np.ndarray, source: str = "<array>") -> FrameResult:
+    """Analyse one HWC uint8 RGB image with a shared default Analyzer."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Analyzer()
+    return _DEFAULT.analyze_image(image, source)

@@ -1,0 +1,102 @@
+"""ONNX Runtime sessions and the weight manifest (sha256-checked at load).
+
+Every weight file under ``cribsight/weights`` has an entry in ``manifest.json`` with its sha256,
+input specification (shape, layout, colour order, value range), output meaning, provenance and
+license. Preprocessing is read from the manifest, never inferred from tensor shapes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WeightsError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@lru_cache(maxsize=1)
+def manifest() -> dict[str, Any]:
+    path = WEIGHTS_DIR / "manifest.json"
+    if not path.is_file():
+        raise WeightsError(f"weight manifest missing: expected {path}")
+    return json.loads(path.read_text())
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def weight_path(name: str) -> Path:
+    """Path of a weight file after checking it against the manifest's sha256."""
+    entry = manifest()["files"].get(name)
+    if entry is None:
+        raise WeightsError(f"{name}: expected an entry in weights/manifest.json, found none")
+    path = WEIGHTS_DIR / name
+    if not path.is_file():
+        raise WeightsError(f"{name}: expected file {path}, found nothing")
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise WeightsError(f"{name}: expected sha256 {entry['sha256']}, found {digest}")
+    return path
+
+
+def weight_entry(name: str) -> dict[str, Any]:
+    weight_path(name)
+    return manifest()["files"][name]
+
+
+def default_threads() -> int:
+    """Intra-op threads: CRIBSIGHT_THREADS if set, else the number of usable cores."""
+    env = os.environ.get("CRIBSIGHT_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class OnnxModel:
+    """One ONNX Runtime session plus its manifest entry."""
+
+    name: str
+    entry: dict[str, Any]
+    session: Any
+    input_name: str
+    output_names: list[str]
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: x})
+
+
+def load_model(name: str, threads: int | None = None) -> OnnxModel:
+    import onnxruntime as ort
+
+    path = weight_path(name)
+    entry = manifest()["files"][name]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or default_threads()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    expected = entry["input"]["shape"]
+    if list(inp.shape) != expected:
+        raise WeightsError(f"{name}: manifest input shape {expected}, model has {inp.shape}")
+    outs = [entry["outputs"][k]["name"] for k in entry["outputs"]]
+    return OnnxModel(name, entry, sess, inp.name, outs)
