@@ -2,10 +2,11 @@
 
 Pretrained path (all ONNX Runtime, see weights/manifest.json):
 1. Full-range BlazeFace on the whole letterboxed frame (faces from ~1/20 of the frame upwards).
-2. If it finds nothing, short-range BlazeFace on the frame padded to a square with a 25% margin
-   (tight face crops, where the face fills the image and the full-range model sees no face),
-   then, if ``rotations`` allows, the same on the frame rotated by 90, 270 and 180 degrees
-   (overhead crib views); detections are mapped back to the original frame.
+2. If it finds nothing and ``rotations`` are set, the full-range detector on the frame rotated by
+   each of them (overhead crib views; faces within about +-60 degrees of upright are found without
+   it); then, if still nothing, short-range BlazeFace on the frame padded to a 1.5x square (tight
+   face crops, where the face fills the image and the full-range model sees no face).
+   Detections are mapped back to the original frame.
 3. Per detection: the face mesh on a rotated 1.5x crop; a second pass re-crops from the first
    mesh (MediaPipe's tracking ROI); faces whose mesh presence is below ``presence_thresh`` are
    dropped as detector false positives.
@@ -34,13 +35,13 @@ from .types import Face, FrameResult, Landmarks, Occlusion, Pose
 
 @dataclass
 class AnalyzerConfig:
-    """Settings of the pretrained path. ``rotations``: extra in-plane rotations (degrees, from
-    {90, 180, 270}) tried when no face is found upright."""
+    """Settings of the pretrained path. ``rotations``: in-plane rotations (degrees, from
+    {90, 180, 270}) tried in turn when no face is found upright; () switches the search off."""
 
     score_thresh: float = 0.4
     presence_thresh: float = 0.2
     crop_fallback: bool = True
-    rotations: tuple[int, ...] = ()
+    rotations: tuple[int, ...] = (90, 270, 180)
     refine: bool = True
     threads: int | None = None
 
@@ -96,38 +97,42 @@ class Analyzer:
 
     # ------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
+        """Full-range detector upright; if nothing, on the frame rotated by each of ``rotations``;
+        if still nothing, the short-range detector on the padded frame (tight face crops)."""
         dets = self.full(image)
-        if dets or not self.config.crop_fallback:
-            return dets
-        dets = self._detect_padded(image, 0)
         for deg in self.config.rotations:
             if dets:
                 break
-            dets = self._detect_padded(image, deg)
+            dets = self._detect_rotated(image, deg)
+        if not dets and self.config.crop_fallback:
+            dets = self._detect_padded(image)
         return dets
 
-    def _detect_padded(self, image: np.ndarray, deg: int) -> list[Detection]:
+    def _detect_rotated(self, image: np.ndarray, deg: int) -> list[Detection]:
         h, w = image.shape[:2]
-        img = _rotate(image, deg) if deg else image
-        rh, rw = img.shape[:2]
-        side = int(max(rh, rw) * 1.5)
-        py, px = (side - rh) // 2, (side - rw) // 2
-        padded = np.zeros((side, side, 3), np.uint8)
-        padded[py:py + rh, px:px + rw] = img
         out = []
-        for d in self.short(padded) + ([] if deg == 0 else self.full(padded)):
-            kp = d.keypoints_xy - [px, py]
-            corners = np.array([[d.box_xyxy[0], d.box_xyxy[1]], [d.box_xyxy[2], d.box_xyxy[3]],
-                                [d.box_xyxy[0], d.box_xyxy[3]], [d.box_xyxy[2], d.box_xyxy[1]]]) - [px, py]
-            if deg:
-                kp = _unrotate_points(kp, deg, w, h)
-                corners = _unrotate_points(corners, deg, w, h)
-            box = np.array([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()])
-            name = d.detector + ("" if deg == 0 else f"_rot{deg}")
-            out.append(Detection(box.astype(np.float32), kp.astype(np.float32), d.score, name))
+        for d in self.full(_rotate(image, deg)):
+            kp = _unrotate_points(d.keypoints_xy, deg, w, h)
+            b = d.box_xyxy
+            corners = _unrotate_points(np.array([[b[0], b[1]], [b[2], b[3]]]), deg, w, h)
+            box = np.concatenate([corners.min(0), corners.max(0)])
+            out.append(Detection(box.astype(np.float32), kp.astype(np.float32), d.score, f"{d.detector}_rot{deg}"))
         return out
 
+    def _detect_padded(self, image: np.ndarray) -> list[Detection]:
+        h, w = image.shape[:2]
+        side = int(max(h, w) * 1.5)
+        py, px = (side - h) // 2, (side - w) // 2
+        padded = np.zeros((side, side, 3), np.uint8)
+        padded[py:py + h, px:px + w] = image
+        shift = np.array([px, py, px, py], np.float32)
+        return [Detection(d.box_xyxy - shift, d.keypoints_xy - shift[:2], d.score, d.detector) for d in self.short(padded)]
+
     def run_mesh(self, image: np.ndarray, det: Detection) -> MeshResult:
+        """Mesh from the detector ROI; with ``refine``, a second pass from the ROI of the first mesh
+        (MediaPipe's tracking ROI), kept unless its presence score collapses. Measured on the
+        developer data: AFLW2000 sample NME 0.114 -> 0.100 and SyRIP recall 0.571 -> 0.597 (the
+        second pass raises the presence score of true infant faces), for ~3.5 ms per face."""
         kp = det.keypoints_xy
         res = self.mesh(image, *roi_from_keypoints(det.box_xyxy, kp[0], kp[1]))
         if self.config.refine:

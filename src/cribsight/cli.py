@@ -1,0 +1,273 @@
+"""Command line: cribsight analyze | demo | bench | eval."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="cribsight: occlusion-aware infant face analysis.")
+console = Console(stderr=True, soft_wrap=True)
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _analyzer(score_thresh: float | None, presence_thresh: float | None, rotations: str | None, threads: int | None):
+    from .pipeline import Analyzer, AnalyzerConfig
+
+    cfg = AnalyzerConfig()
+    if score_thresh is not None:
+        cfg.score_thresh = score_thresh
+    if presence_thresh is not None:
+        cfg.presence_thresh = presence_thresh
+    if rotations is not None:
+        cfg.rotations = tuple(int(r) for r in rotations.split(",") if r.strip())
+    cfg.threads = threads
+    return Analyzer(cfg)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False, disable=not sys.stderr.isatty() and "CRIBSIGHT_PROGRESS" not in os.environ)
+
+
+def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None) -> dict:
+    """Analyse inputs, writing one JSON line per frame (flushed) and optional renders.
+    Returns a summary dict; failures never stop the batch."""
+    from .errors import CribsightError
+    from .io.video import VideoWriter, video_info
+    from .render import render
+    from .sources import expand, iter_frames
+
+    inputs, problems = expand(paths)
+    failed: list[tuple[str, str]] = list(problems)
+    n_frames = n_faces = 0
+    ms: list[float] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if render_dir:
+        render_dir.mkdir(parents=True, exist_ok=True)
+    prog = progress or _progress()
+    with open(out, "w") as fh, prog:
+        task = prog.add_task("analyse", total=len(inputs))
+        for inp in inputs:
+            writer = None
+            try:
+                if inp.kind == "video":
+                    info = video_info(inp.path)
+                    vtask = prog.add_task(f"  {inp.path.name}", total=info["frames"] or None)
+                for index, ts, img in iter_frames(inp):
+                    t0 = time.perf_counter()
+                    res = analyzer.analyze_image(img, inp.given, index, ts)
+                    ms.append((time.perf_counter() - t0) * 1e3)
+                    fh.write(res.to_json() + "\n")
+                    fh.flush()
+                    n_frames += 1
+                    n_faces += len(res.faces)
+                    if render_dir:
+                        drawn = render(img, res)
+                        if inp.kind == "video":
+                            if writer is None:
+                                writer = VideoWriter(render_dir / f"{inp.path.stem}.mp4", info["fps"], img.shape[1], img.shape[0])
+                            writer.write(drawn)
+                        else:
+                            import cv2
+                            cv2.imwrite(str(render_dir / f"{inp.path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                    if inp.kind == "video":
+                        prog.advance(vtask)
+            except (CribsightError, OSError, ValueError, MemoryError) as e:
+                failed.append((inp.given, str(e)))
+                console.print(f"[red]error[/red] {e}", highlight=False)
+            finally:
+                if writer is not None:
+                    writer.close()
+            prog.advance(task)
+    for path, why in problems:
+        console.print(f"[red]error[/red] {path}: {why}", highlight=False)
+    return {"inputs": len(inputs) + len(problems), "frames": n_frames, "faces": n_faces, "failed": failed,
+            "median_ms": statistics.median(ms) if ms else None, "out": str(out)}
+
+
+def _summary_table(s: dict) -> Table:
+    t = Table(title="cribsight analyze")
+    for col in ("inputs", "frames", "faces", "failed", "median ms/frame", "results"):
+        t.add_column(col)
+    t.add_row(str(s["inputs"]), str(s["frames"]), str(s["faces"]), str(len(s["failed"])),
+              "-" if s["median_ms"] is None else f"{s['median_ms']:.1f}", s["out"])
+    return t
+
+
+@app.command()
+def analyze(
+    paths: list[str] = typer.Argument(..., help="images, videos or folders"),
+    out: Path = typer.Option(Path("results.jsonl"), "--out", "-o", help="JSON Lines output, one object per frame"),
+    render_dir: Optional[Path] = typer.Option(None, "--render", help="write annotated images/videos here"),
+    score_thresh: Optional[float] = typer.Option(None, help="detector score threshold (default 0.4)"),
+    presence_thresh: Optional[float] = typer.Option(None, help="face-mesh presence threshold (default 0.2)"),
+    rotations: Optional[str] = typer.Option(None, help="rotations tried in turn when no face is upright (default 90,270,180; '' for none)"),
+    threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default: all cores)"),
+):
+    """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
+    an = _analyzer(score_thresh, presence_thresh, rotations, threads)
+    s = run_analyze(paths, out, render_dir, an)
+    console.print(_summary_table(s))
+    if s["failed"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(out_dir: Path = typer.Option(Path("out/demo"), "--out", help="where to write the demo outputs")):
+    """Build the embedded occlusion clip, analyse it, and write JSON Lines plus a rendered video."""
+    from .demo import demo_frames
+    from .io.video import VideoWriter
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clip = out_dir / "demo_input.mp4"
+    frames = list(demo_frames())
+    h, w = frames[0][2].shape[:2]
+    with VideoWriter(clip, 12, w, h) as vw:
+        for _, _, f in frames:
+            vw.write(f)
+    an = _analyzer(None, None, None, None)
+    s = run_analyze([str(clip)], out_dir / "demo.jsonl", out_dir / "rendered", an)
+    console.print(_summary_table(s))
+    print(f"input clip:     {clip}")
+    print(f"results (JSONL): {out_dir / 'demo.jsonl'}")
+    print(f"rendered video: {out_dir / 'rendered' / 'demo_input.mp4'}")
+    if s["failed"]:
+        raise typer.Exit(1)
+
+
+def _stats(xs: list[float]) -> tuple[float, float]:
+    import numpy as np
+
+    return float(np.median(xs)), float(np.percentile(xs, 90))
+
+
+@app.command()
+def bench(
+    source: Optional[Path] = typer.Option(None, help="folder of images (default ../shared/data/syrip/images, else the demo sample)"),
+    limit: int = typer.Option(100, help="images to time"),
+    threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads"),
+    warmup: int = typer.Option(5, help="untimed warm-up frames"),
+):
+    """Per-stage median and p90 milliseconds (decode, detect, landmarks, pose, total)."""
+    import cv2
+    import numpy as np
+
+    from .demo import ASSET
+    from .io.images import read_image
+    from .runtime import default_threads
+
+    an = _analyzer(None, None, None, threads)
+    src = source or SHARED / "syrip" / "images"
+    if src.is_dir():
+        files = sorted(src.iterdir())[:limit]
+        label = str(src)
+    else:
+        # the demo portrait placed in a 1280x720 frame, written as a JPEG so decode is timed too
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "cribsight_bench_720p.jpg"
+        canvas = np.full((720, 1280, 3), 90, np.uint8)
+        canvas[104:616, 384:896] = cv2.imread(str(ASSET))
+        cv2.imwrite(str(tmp), canvas)
+        files = [tmp] * limit
+        label = "demo sample in a 1280x720 frame (../shared/data absent)"
+    rows = {k: [] for k in ("decode", "detect", "landmarks", "pose", "total")}
+    one_face_total: list[float] = []
+    sizes = set()
+    for i, f in enumerate([files[0]] * warmup + files):
+        t0 = time.perf_counter()
+        img = read_image(f)
+        t1 = time.perf_counter()
+        res = an.analyze_image(img, str(f))
+        t2 = time.perf_counter()
+        if i < warmup:
+            continue
+        sizes.add(img.shape[:2])
+        tm = an.times
+        rows["decode"].append((t1 - t0) * 1e3)
+        rows["detect"].append(tm.detect)
+        rows["landmarks"].append(tm.landmarks)
+        rows["pose"].append(tm.pose)
+        rows["total"].append((t2 - t0) * 1e3)
+        if len(res.faces) == 1 and img.shape[:2] == (720, 1280):
+            one_face_total.append((t2 - t0) * 1e3)
+    import onnxruntime as ort
+
+    t = Table(title=f"cribsight bench: {len(files)} images from {label}")
+    t.add_column("stage")
+    t.add_column("median ms", justify="right")
+    t.add_column("p90 ms", justify="right")
+    for k, v in rows.items():
+        med, p90 = _stats(v)
+        t.add_row(k, f"{med:.2f}", f"{p90:.2f}")
+    if one_face_total:
+        med, p90 = _stats(one_face_total)
+        t.add_row(f"total, 1280x720 frames with one face (n={len(one_face_total)})", f"{med:.2f}", f"{p90:.2f}")
+    Console().print(t)
+    print(f"onnxruntime {ort.__version__}, intra_op_num_threads={threads or default_threads()}, inter_op_num_threads=1, "
+          f"cores available={default_threads()}; image sizes: {len(sizes)} distinct, largest {max(sizes) if sizes else None}")
+
+
+BENCHMARKS = ("syrip", "utkface", "facemask", "aflw2000")
+
+
+@app.command("eval")
+def eval_cmd(
+    benchmark: str = typer.Argument(..., help=f"one of {', '.join(BENCHMARKS)}"),
+    data: Optional[Path] = typer.Option(None, help="data folder (default ../shared/data/<benchmark folder>)"),
+    predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions instead of running cribsight"),
+    limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
+):
+    """Score the pipeline (or given predictions) on a benchmark and print the figures."""
+    from .eval import benchmarks as B
+    from .io.images import read_image
+
+    if benchmark not in BENCHMARKS:
+        console.print(f"[red]error[/red] benchmark: expected one of {', '.join(BENCHMARKS)}, found {benchmark!r}")
+        raise typer.Exit(2)
+    folder = data or SHARED / {"aflw2000": "aflw2000_sample"}.get(benchmark, benchmark)
+    if not folder.exists():
+        console.print(f"[red]error[/red] {benchmark}: expected data at {folder}, found nothing "
+                      f"(see ../shared/data/README.md, or pass --data)")
+        raise typer.Exit(2)
+    if predictions is not None:
+        predict = B.predictions_from_jsonl(predictions)
+    else:
+        an = _analyzer(None, None, None, None)
+
+        def predict(p):
+            return an.analyze_image(read_image(p), str(p))
+
+    with _progress() as prog:
+        def progress(it):
+            items = list(it)
+            task = prog.add_task(benchmark, total=len(items))
+            for x in items:
+                yield x
+                prog.advance(task)
+
+        fn = getattr(B, benchmark)
+        kwargs = {"limit": limit} if benchmark in ("utkface", "facemask") else {}
+        res = fn(folder, predict, progress, **kwargs)
+    text = json.dumps(res, indent=2)
+    print(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,79 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cribsight.errors import DecodeError, InputError
+from cribsight.io.images import read_image
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, portrait):
+    d = tmp_path_factory.mktemp("inputs")
+    bgr = cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(d / "good.jpg"), bgr)
+    jpg = (d / "good.jpg").read_bytes()
+    (d / "truncated.jpg").write_bytes(jpg[: len(jpg) // 3])
+    (d / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 20)
+    (d / "empty.png").write_bytes(b"")
+    (d / "notes.jpg").write_text("this is not an image\n")
+    cv2.imwrite(str(d / "png_named.jpeg"), bgr)  # wrong extension, valid content
+    (d / "png_named.jpeg").rename(d / "png_named.bmp")
+    cv2.imwrite(str(d / "gray.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(d / "sixteen.png"), (cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 30))
+    cv2.imwrite(str(d / "rgba.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
+    huge = np.zeros((10000, 10000, 3), np.uint8)
+    huge[2500:7500, 2500:7500] = cv2.resize(bgr, (5000, 5000))  # the face ~1000 px wide
+    cv2.imwrite(str(d / "huge.png"), huge)
+    (d / "clip.xyz").write_bytes(b"\x00" * 100)
+    return d
+
+
+def test_read_image_variants(files):
+    assert read_image(files / "good.jpg").shape == (512, 512, 3)
+    assert read_image(files / "png_named.bmp").shape == (512, 512, 3)
+    g = read_image(files / "gray.png")
+    assert g.shape == (512, 512, 3) and np.array_equal(g[..., 0], g[..., 2])
+    s = read_image(files / "sixteen.png")
+    assert s.dtype == np.uint8 and s.max() >= 250 and s.min() <= 5  # stretched, not crushed to black
+    assert read_image(files / "rgba.png").shape == (512, 512, 3)
+
+
+@pytest.mark.parametrize("name, cls, words", [
+    ("empty.png", DecodeError, "empty file"),
+    ("corrupt.jpg", DecodeError, "does not decode"),
+    ("notes.jpg", DecodeError, "text"),
+    ("missing.jpg", InputError, "no such file"),
+])
+def test_read_image_errors(files, name, cls, words):
+    with pytest.raises(cls) as e:
+        read_image(files / name)
+    msg = str(e.value)
+    assert words in msg and "expected" in msg and "\n" not in msg
+
+
+def test_cli_batch_survives_bad_inputs(files, tmp_path):
+    out = tmp_path / "res.jsonl"
+    names = ["good.jpg", "truncated.jpg", "corrupt.jpg", "empty.png", "notes.jpg", "png_named.bmp", "gray.png",
+             "sixteen.png", "huge.png", "clip.xyz", "does_not_exist.jpg"]
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", *[str(files / n) for n in names],
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    by_name = {Path(r["source"]).name: r for r in rows}
+    # every decodable input has its result, in input order, with a face where there is one
+    for n in ("good.jpg", "png_named.bmp", "gray.png", "sixteen.png", "huge.png"):
+        assert len(by_name[n]["faces"]) == 1, n
+    assert by_name["huge.png"]["width"] == 10000
+    hx1, hy1, hx2, hy2 = by_name["huge.png"]["faces"][0]["box"]
+    assert 4000 <= hx1 and hx2 <= 5600 and 3000 <= hy1 and hy2 <= 4600  # the portrait's face, x20/2 + 2500
+    # the failures are each one clear line on stderr
+    for n in ("corrupt.jpg", "empty.png", "notes.jpg", "clip.xyz", "does_not_exist.jpg"):
+        assert n not in by_name
+        assert any(n in line and "expected" in line for line in proc.stderr.splitlines()), n
+    # a truncated JPEG decodes partially (libjpeg fills the rest): it is handled, not fatal
+    assert "truncated.jpg" in by_name

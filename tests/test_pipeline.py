@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+
+from cribsight.errors import InputError
+
+
+def _one_face(result):
+    assert len(result.faces) == 1, f"expected one face, found {len(result.faces)}"
+    return result.faces[0]
+
+
+def test_portrait_face_landmarks_and_pose(analyzer, portrait):
+    face = _one_face(analyzer.analyze_image(portrait, "astronaut.jpg"))
+    x1, y1, x2, y2 = face.box
+    lm = np.asarray(face.landmarks.xy)
+    assert lm.shape == (68, 2)
+    # eyes, nose and mouth inside the detector box, in anatomical order
+    for i in (30, 36, 45, 51, 57):
+        assert x1 <= lm[i, 0] <= x2 and y1 <= lm[i, 1] <= y2
+    assert lm[36:42, 0].mean() < lm[42:48, 0].mean()  # subject's right eye on the image left
+    assert lm[36:48, 1].mean() < lm[30, 1] < lm[51, 1] < lm[8, 1]
+    assert abs(face.pose.yaw) < 15 and abs(face.pose.roll) < 15
+    assert face.eyes_open is not None and face.eyes_open.p > 0.8  # she looks at the camera
+    # what this path cannot estimate is null
+    assert face.landmarks.sigma is None and face.landmarks.visible is None and face.pose.sigma is None
+    assert face.parts is None and face.occlusion.visible_fraction is None
+
+
+def test_mirror_flips_yaw_and_roll_keeps_pitch(analyzer, portrait):
+    a = _one_face(analyzer.analyze_image(portrait)).pose
+    b = _one_face(analyzer.analyze_image(np.ascontiguousarray(portrait[:, ::-1]))).pose
+    assert abs(a.yaw + b.yaw) < 3.0 and abs(a.roll + b.roll) < 3.0 and abs(a.pitch - b.pitch) < 3.0
+
+
+def test_mirror_maps_landmarks_through_flip_pairs(analyzer, portrait):
+    from cribsight.schema import IBUG68_FLIP
+
+    w = portrait.shape[1]
+    a = np.asarray(_one_face(analyzer.analyze_image(portrait)).landmarks.xy)
+    b = np.asarray(_one_face(analyzer.analyze_image(np.ascontiguousarray(portrait[:, ::-1]))).landmarks.xy)
+    b_back = np.stack([w - 1 - b[:, 0], b[:, 1]], 1)[list(IBUG68_FLIP)]
+    iod = np.linalg.norm(a[36] - a[45])
+    assert np.median(np.linalg.norm(a - b_back, axis=1)) / iod < 0.05
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_rotated_faces_are_found_and_mapped_back(analyzer, portrait, k):
+    h, w = portrait.shape[:2]
+    up = np.asarray(_one_face(analyzer.analyze_image(portrait)).landmarks.xy)
+    face = _one_face(analyzer.analyze_image(np.ascontiguousarray(np.rot90(portrait, k))))
+    lm = np.asarray(face.landmarks.xy)
+    # rot90 (counter-clockwise) maps (x, y) -> (y, w - 1 - x); apply it k times to the upright points
+    exp = up.copy()
+    cw, ch = w, h
+    for _ in range(k):
+        exp = np.stack([exp[:, 1], cw - 1 - exp[:, 0]], 1)
+        cw, ch = ch, cw
+    iod = np.linalg.norm(up[36] - up[45])
+    assert np.median(np.linalg.norm(lm - exp, axis=1)) / iod < 0.08
+    expected_roll = {1: -90, 2: 180, 3: 90}[k]
+    assert abs((face.pose.roll - expected_roll + 180) % 360 - 180) < 15
+
+
+def test_rotation_search_can_be_switched_off(portrait):
+    from cribsight.pipeline import Analyzer
+
+    an = Analyzer(rotations=(), crop_fallback=False)
+    assert an.analyze_image(np.ascontiguousarray(np.rot90(portrait, 2))).faces == ()
+
+
+def test_tight_crop_is_found(analyzer, portrait):
+    import cv2
+
+    crop = np.ascontiguousarray(cv2.resize(portrait[55:195, 155:295], (200, 200)))
+    face = _one_face(analyzer.analyze_image(crop))
+    assert face.box[2] - face.box[0] > 100
+
+
+def test_blank_image_has_no_face(analyzer):
+    res = analyzer.analyze_image(np.full((240, 320, 3), 128, np.uint8))
+    assert res.faces == () and res.width == 320 and res.height == 240
+
+
+@pytest.mark.parametrize("bad, found", [
+    (np.zeros((10,), np.uint8), "shape (10,)"),
+    (np.zeros((4, 4, 5), np.uint8), "shape (4, 4, 5)"),
+    (np.zeros((1, 5, 3), np.uint8), "5x1"),
+    ([[0, 0], [0, 0]], "list"),
+])
+def test_bad_arrays_raise_typed_errors(analyzer, bad, found):
+    with pytest.raises(InputError) as e:
+        analyzer.analyze_image(bad)
+    assert "expected" in str(e.value) and found in str(e.value)
+
+
+def test_unknown_option_is_rejected():
+    from cribsight.pipeline import Analyzer
+
+    with pytest.raises(InputError, match="rotations"):
+        Analyzer(rotations=(45,))
+    with pytest.raises(InputError, match="no_such_option"):
+        Analyzer(no_such_option=1)
+
+
+def test_gray_and_16bit_arrays_are_accepted(analyzer, portrait):
+    gray = portrait.mean(2).astype(np.uint8)
+    assert len(analyzer.analyze_image(gray).faces) == 1
+    sixteen = (portrait.astype(np.uint16) * 40)  # 16-bit values up to 10200, not 65535
+    assert len(analyzer.analyze_image(sixteen).faces) == 1
