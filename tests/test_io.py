@@ -75,5 +75,7 @@ def test_cli_batch_survives_bad_inputs(files, tmp_path):
     for n in ("corrupt.jpg", "empty.png", "notes.jpg", "clip.xyz", "does_not_exist.jpg"):
         assert n not in by_name
         assert any(n in line and "expected" in line for line in proc.stderr.splitlines()), n
-    # a truncated JPEG decodes partially (libjpeg fills the rest): it is handled, not fatal
-    assert "truncated.jpg" in by_name
+    # a truncated JPEG is either decoded partially (some decoder builds fill the rest) or reported
+    # in one line; either way the batch went on
+    assert "truncated.jpg" in by_name or any(
+        "truncated.jpg" in line and "expected" in line for line in proc.stderr.splitlines())
