@@ -217,52 +217,114 @@ def bench(
           f"cores available={default_threads()}; image sizes: {len(sizes)} distinct, largest {max(sizes) if sizes else None}")
 
 
-BENCHMARKS = ("syrip", "utkface", "facemask", "aflw2000")
+BENCHMARKS = {  # name -> (function name, default data folder under ../shared/data)
+    "syrip": ("syrip", "syrip"),
+    "utkface": ("utkface", "utkface"),
+    "facemask": ("facemask", "facemask"),
+    "aflw2000": ("aflw2000", "aflw2000_sample"),
+    "aflw2000-so": ("aflw2000_so", "aflw2000_sample"),
+    "robustness": ("robustness", "aflw2000_sample"),
+}
+MODELS = ("pretrained",)
 
 
-@app.command("eval")
-def eval_cmd(
-    benchmark: str = typer.Argument(..., help=f"one of {', '.join(BENCHMARKS)}"),
-    data: Optional[Path] = typer.Option(None, help="data folder (default ../shared/data/<benchmark folder>)"),
-    predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions instead of running cribsight"),
-    limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
-):
-    """Score the pipeline (or given predictions) on a benchmark and print the figures."""
+def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: Path | None) -> dict:
     from .eval import benchmarks as B
-    from .io.images import read_image
 
-    if benchmark not in BENCHMARKS:
-        console.print(f"[red]error[/red] benchmark: expected one of {', '.join(BENCHMARKS)}, found {benchmark!r}")
-        raise typer.Exit(2)
-    folder = data or SHARED / {"aflw2000": "aflw2000_sample"}.get(benchmark, benchmark)
-    if not folder.exists():
-        console.print(f"[red]error[/red] {benchmark}: expected data at {folder}, found nothing "
-                      f"(see ../shared/data/README.md, or pass --data)")
-        raise typer.Exit(2)
-    if predictions is not None:
-        predict = B.predictions_from_jsonl(predictions)
-    else:
-        an = _analyzer(None, None, None, None)
-
-        def predict(p):
-            return an.analyze_image(read_image(p), str(p))
-
+    fn_name, _ = BENCHMARKS[name]
+    kwargs: dict = {}
+    if name in ("utkface", "facemask"):
+        kwargs["limit"] = limit
+    if name in ("aflw2000-so", "robustness") and export is not None:
+        kwargs["export"] = export / name
     with _progress() as prog:
         def progress(it):
             items = list(it)
-            task = prog.add_task(benchmark, total=len(items))
+            task = prog.add_task(name, total=len(items))
             for x in items:
                 yield x
                 prog.advance(task)
 
-        fn = getattr(B, benchmark)
-        kwargs = {"limit": limit} if benchmark in ("utkface", "facemask") else {}
-        res = fn(folder, predict, progress, **kwargs)
-    text = json.dumps(res, indent=2)
+        return getattr(B, fn_name)(folder, predict, progress, **kwargs)
+
+
+@app.command("eval")
+def eval_cmd(
+    benchmarks: Optional[list[str]] = typer.Argument(None, help=f"one or more of {', '.join(BENCHMARKS)}, or 'all'"),
+    model: str = typer.Option("pretrained", help=f"model to evaluate: {', '.join(MODELS)}"),
+    predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions (output contract) instead of running a model"),
+    data: Optional[Path] = typer.Option(None, help="data folder (default ../shared/data/<benchmark folder>); one benchmark only"),
+    limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
+    report: Optional[Path] = typer.Option(None, help="write report.html, report.md, results.json and PNG plots here"),
+    baseline: bool = typer.Option(True, help="with --model other than pretrained: show the pretrained pipeline beside it"),
+    export: Optional[Path] = typer.Option(None, help="aflw2000-so/robustness: also write the altered images here, for other systems"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
+    compare: Optional[tuple[Path, Path]] = typer.Option(None, help="compare two results JSON files (A B) instead of evaluating"),
+):
+    """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
+    from .eval import benchmarks as B
+    from .eval import report as R
+
+    if compare is not None:
+        a, b = (json.loads(Path(p).read_text()) for p in compare)
+        t = Table(title=f"compare A={compare[0]} B={compare[1]}")
+        for col in ("figure", "A", "B", "B - A"):
+            t.add_column(col)
+        for k, va, vb, d in R.compare(a, b):
+            t.add_row(k, R._fmt(va), R._fmt(vb), "" if d is None else f"{d:+.4f}")
+        Console().print(t)
+        if report:
+            R.write_report(a if isinstance(a, list) else [a], report, f"compare {compare[0]} vs {compare[1]}",
+                           baselines=_match(a, b))
+            print(f"report: {report / 'report.html'}")
+        return
+    names = list(BENCHMARKS) if benchmarks in (None, []) or benchmarks == ["all"] else benchmarks
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        console.print(f"[red]error[/red] benchmark: expected one of {', '.join(BENCHMARKS)} or all, found {', '.join(unknown)}")
+        raise typer.Exit(2)
+    if model not in MODELS:
+        console.print(f"[red]error[/red] --model: expected one of {', '.join(MODELS)}, found {model!r}")
+        raise typer.Exit(2)
+    if data is not None and len(names) != 1:
+        console.print("[red]error[/red] --data: expected exactly one benchmark with it, found " + str(len(names)))
+        raise typer.Exit(2)
+    if predictions is not None:
+        predict = B.predictions_from_jsonl(predictions)
+    else:
+        predict = B.analyzer_predictor(_analyzer(None, None, None, None))
+    base_predict = None  # a trained model is shown against the pretrained pipeline
+    if predictions is None and model != "pretrained" and baseline:
+        base_predict = B.analyzer_predictor(_analyzer(None, None, None, None))
+    results, bases, missing = [], [], []
+    for name in names:
+        folder = data or SHARED / BENCHMARKS[name][1]
+        if not folder.exists():
+            console.print(f"[red]error[/red] {name}: expected data at {folder}, found nothing "
+                          f"(see ../shared/data/README.md, or pass --data)")
+            missing.append(name)
+            continue
+        res = _run_benchmark(name, folder, predict, limit, export)
+        results.append(res)
+        bases.append(_run_benchmark(name, folder, base_predict, limit, None) if base_predict else None)
+    text = json.dumps(results[0] if len(results) == 1 else results, indent=2)
     print(text)
     if json_out:
         json_out.write_text(text + "\n")
+    if report and results:
+        src = f"predictions {predictions}" if predictions else f"model {model}"
+        page = R.write_report(results, report, f"cribsight evaluation ({src})", bases if any(bases) else None,
+                              notes=[f"data: {SHARED if data is None else data}"])
+        print(f"report: {page}")
+    if missing:
+        raise typer.Exit(2)
+
+
+def _match(a, b):
+    a_list = a if isinstance(a, list) else [a]
+    b_list = b if isinstance(b, list) else [b]
+    by = {r.get("benchmark"): r for r in b_list}
+    return [by.get(r.get("benchmark")) for r in a_list]
 
 
 def main() -> None:  # pragma: no cover

@@ -1,7 +1,9 @@
 """Benchmarks of the pretrained pipeline (or of any predictions in the JSON Lines output contract).
 
-Each benchmark takes a ``predict(path) -> FrameResult`` callable, so cribsight and other systems'
-predictions (``predictions_from_jsonl``) are scored identically.
+Each benchmark takes a ``predict(path, image=None) -> FrameResult`` callable: cribsight runs on
+``image`` when given (benchmarks that alter images, such as the AFLW2000-SO rectangles, pass the
+altered image and a derived file name) or on the decoded file; another system's predictions
+(``predictions_from_jsonl``) are looked up by file name. Both are scored identically.
 
 SyRIP scoring (the foundation issue's definition): among images whose nose and both eyes are
 labelled visible (v = 2), the infant's face is *found* when a predicted box contains the annotated
@@ -26,7 +28,18 @@ from ..errors import InputError
 from ..geometry import box_contains
 from ..types import FrameResult
 
-Predict = Callable[[Path], FrameResult]
+Predict = Callable[..., FrameResult]
+
+
+def analyzer_predictor(analyzer) -> Predict:
+    """``predict(path, image=None)`` running a cribsight Analyzer."""
+    from ..io.images import read_image
+
+    def predict(path: Path, image: np.ndarray | None = None) -> FrameResult:
+        img = read_image(path) if image is None else image
+        return analyzer.analyze_image(img, str(path))
+
+    return predict
 
 
 class DataMissing(InputError):
@@ -49,7 +62,7 @@ def predictions_from_jsonl(path: str | Path) -> Predict:
                 r = FrameResult.from_json(line)
                 table[Path(r.source).name] = r
 
-    def predict(p: Path) -> FrameResult:
+    def predict(p: Path, image=None) -> FrameResult:
         name = Path(p).name
         if name not in table:
             raise InputError(str(path), f"a prediction for {name}", "none")
@@ -83,6 +96,7 @@ def syrip(data_dir: Path, predict: Predict, progress: Callable[[Iterable], Itera
     by_image = {a["image_id"]: a for a in ann["annotations"]}
     n_eval = found = false_boxes = 0
     errors: list[float] = []
+    boxes: list[tuple[float, bool]] = []  # (score, is the image's first hit) for the F1-confidence curve
     by_posture: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     failed: list[str] = []
     for im in progress(ann["images"]):
@@ -107,6 +121,10 @@ def syrip(data_dir: Path, predict: Predict, progress: Callable[[Iterable], Itera
                 hits.append(f)
             else:
                 false_boxes += 1
+                boxes.append((f.score, False))
+        if hits:
+            ranked = sorted(hits, key=lambda f: -f.score)
+            boxes += [(ranked[0].score, True)] + [(f.score, False) for f in ranked[1:]]
         post = by_posture[im.get("posture", "?")]
         post[1] += 1
         if hits:
@@ -127,27 +145,55 @@ def syrip(data_dir: Path, predict: Predict, progress: Callable[[Iterable], Itera
         "nme3_mean": _mean(errors),
         "nme3_median": _median(errors),
         "recall_by_posture": {p: {"recall": v[0] / v[1], "images": v[1]} for p, v in sorted(by_posture.items())},
+        "f1_confidence": _f1_confidence(boxes, n_eval),
         "failed": failed,
     }
 
 
-def _detection_rate(paths: list[Path], predict: Predict, progress) -> tuple[int, int, list[str]]:
-    found, failed = 0, []
+def _f1_confidence(boxes: list[tuple[float, bool]], n_gt: int) -> dict:
+    """F1, precision and recall of 'keep boxes scoring >= c' over a grid of c (seed 001), where a
+    box is a true positive when it is the best hit of its image."""
+    s = np.array([b[0] for b in boxes])
+    t = np.array([b[1] for b in boxes], bool)
+    grid = np.linspace(0, 1, 101)
+    f1, prec, rec = [], [], []
+    for c in grid:
+        sel = s >= c
+        tp = int(t[sel].sum())
+        fp = int(sel.sum()) - tp
+        p = tp / (tp + fp) if tp + fp else 1.0
+        r = tp / n_gt if n_gt else 0.0
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+        prec.append(p)
+        rec.append(r)
+    best = int(np.argmax(f1))
+    return {"confidence": grid.tolist(), "f1": f1, "precision": prec, "recall": rec,
+            "best_threshold": float(grid[best]), "best_f1": float(f1[best])}
+
+
+def _detection_rate(paths: list[Path], predict: Predict, progress) -> tuple[int, int, list[str], list]:
+    found, failed, results = 0, [], []
     for p in progress(paths):
         try:
-            found += bool(predict(p).faces)
+            r = predict(p)
         except Exception as e:
             failed.append(f"{p.name}: {e}")
-    return found, len(paths), failed
+            results.append(None)
+            continue
+        found += bool(r.faces)
+        results.append(r)
+    return found, len(paths), failed, results
+
+
+def _subset(files: list[Path], limit: int | None) -> list[Path]:
+    return files[:: max(1, len(files) // limit)][:limit] if limit else files
 
 
 def utkface(data_dir: Path, predict: Predict, progress=iter, limit: int | None = None) -> dict:
     """Face detection rate on UTKFace crops by age group (0-3 vs 4+), from the file names
     ``age_gender_race_datetime.jpg.chip.jpg``. ``limit``: evaluate an evenly spaced subset."""
     root = require(Path(data_dir), "utkface")
-    files = sorted(p for p in root.iterdir() if p.name.endswith(".jpg"))
-    if limit:
-        files = files[:: max(1, len(files) // limit)][:limit]
+    files = _subset(sorted(p for p in root.iterdir() if p.name.endswith(".jpg")), limit)
     groups: dict[str, list[Path]] = {"age_0_3": [], "age_4_plus": []}
     for p in files:
         m = re.match(r"(\d+)_", p.name)
@@ -156,67 +202,237 @@ def utkface(data_dir: Path, predict: Predict, progress=iter, limit: int | None =
         groups["age_0_3" if int(m.group(1)) <= 3 else "age_4_plus"].append(p)
     out = {"benchmark": "utkface", "groups": {}, "failed": []}
     for g, paths in groups.items():
-        found, n, failed = _detection_rate(paths, predict, progress)
+        found, n, failed, _ = _detection_rate(paths, predict, progress)
         out["groups"][g] = {"detection_rate": found / n if n else None, "images": n}
         out["failed"] += failed
     return out
 
 
-def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None = None) -> dict:
+def covered_score(res: FrameResult) -> float | None:
+    """P(nose or mouth covered) of the most confident face: max of the two part probabilities, or
+    None when the predictions carry no covered probability (the pretrained path)."""
+    if not res.faces:
+        return None
+    f = max(res.faces, key=lambda f: f.score)
+    if not f.parts:
+        return None
+    vals = [f.parts[k].covered for k in ("nose", "mouth") if k in f.parts and f.parts[k].covered is not None]
+    return max(vals) if vals else None
+
+
+def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None = None, threshold: float = 0.5) -> dict:
+    """Detection rate per folder and, when the predictions carry part cover probabilities, the
+    AUROC of P(nose or mouth covered) for masked vs unmasked faces and F1 at ``threshold``
+    (images without a detected face are scored with P = 0, a miss)."""
+    from .metrics import BinaryClassification
+
     root = require(Path(data_dir), "facemask")
     out = {"benchmark": "facemask", "groups": {}, "failed": []}
-    for folder in ("with_mask", "without_mask"):
-        files = sorted(require(root / folder, f"facemask/{folder}").iterdir())
-        if limit:
-            files = files[:: max(1, len(files) // limit)][:limit]
-        found, n, failed = _detection_rate(files, predict, progress)
+    scores, labels = [], []
+    for folder, label in (("with_mask", 1), ("without_mask", 0)):
+        files = _subset(sorted(require(root / folder, f"facemask/{folder}").iterdir()), limit)
+        found, n, failed, results = _detection_rate(files, predict, progress)
         out["groups"][folder] = {"detection_rate": found / n if n else None, "images": n}
         out["failed"] += failed
+        for r in results:
+            if r is not None:
+                scores.append(covered_score(r))
+                labels.append(label)
+    if any(s is not None for s in scores):
+        p = np.array([0.0 if s is None else s for s in scores])
+        m = BinaryClassification(["nose_or_mouth_covered"], threshold)
+        m.update(p[:, None], np.array(labels)[:, None])
+        c = m.compute()
+        out["covered"] = {**c["per_class"]["nose_or_mouth_covered"], "threshold": threshold,
+                          "reliability": c["reliability"],
+                          "confusion": _confusion(p >= threshold, np.array(labels) == 1)}
+    else:
+        out["covered"] = None
+        out["covered_note"] = "the predictions carry no part cover probability (pretrained path): AUROC/F1 not computable"
     return out
 
 
-def aflw2000(data_dir: Path, predict: Predict, progress=iter) -> dict:
-    """NME (68 points, normalised by the outer-eye-corner distance |p36 - p45|, and by the
-    ground-truth box size sqrt(w h)) and pose MAE (degrees) against ``Pose_Para``."""
+def _confusion(pred: np.ndarray, truth: np.ndarray) -> dict:
+    return {"tp": int((pred & truth).sum()), "fp": int((pred & ~truth).sum()),
+            "fn": int((~pred & truth).sum()), "tn": int((~pred & ~truth).sum())}
+
+
+# ------------------------------------------------------------------------------------------------
+# AFLW2000-3D: landmarks and pose; the seed-003 SO rectangles; robustness curves
+def _aflw_items(data_dir: Path):
     import scipy.io as sio
 
     root = require(Path(data_dir), "aflw2000")
     mats = sorted(root.glob("*.mat"))
     if not mats:
         raise DataMissing("aflw2000", "*.mat annotation files", f"none in {root}")
-    nme_io, nme_box, pose_err, missed, failed = [], [], [], [], []
-    for mat in progress(mats):
+    for mat in mats:
         m = sio.loadmat(mat)
         gt = m["pt3d_68"][:2].T.astype(np.float64)
         pitch, yaw, roll = np.degrees(m["Pose_Para"][0, :3])
         img = next((mat.with_suffix(s) for s in (".jpg", ".png") if mat.with_suffix(s).exists()), None)
+        if img is None:
+            raise DataMissing("aflw2000", f"an image beside {mat.name}", "none")
+        yield img, gt, np.array([yaw, pitch, roll])
+
+
+class _LandmarkPoseScore:
+    """Accumulates NME (inter-ocular, box), pose MAE and misses for one condition."""
+
+    def __init__(self):
+        from .metrics import NME, PoseError
+
+        self.nme_io, self.nme_box, self.pose = NME("interocular", ced_max=0.25), NME("box"), PoseError()
+        self.missed: list[str] = []
+        self.failed: list[str] = []
+        self.n = 0
+
+    def add(self, name: str, res: FrameResult | None, gt: np.ndarray, ypr: np.ndarray) -> None:
+        self.n += 1
+        faces = [f for f in res.faces if f.landmarks is not None] if res is not None else []
+        if not faces:
+            self.missed.append(name)
+            return
+        f = min(faces, key=lambda f: np.linalg.norm(np.asarray(f.landmarks.xy).mean(0) - gt.mean(0)))
+        lm = np.asarray(f.landmarks.xy)
+        self.nme_io.update(lm, gt)
+        self.nme_box.update(lm, gt)
+        if f.pose is not None:
+            self.pose.update([f.pose.yaw, f.pose.pitch, f.pose.roll], ypr)
+
+    def result(self) -> dict:
+        io, bx, pe = self.nme_io.compute(), self.nme_box.compute(), self.pose.compute()
+        return {"images": self.n, "detected": self.n - len(self.missed), "missed": self.missed,
+                "nme_interocular_mean": io["nme_mean"], "nme_interocular_median": io["nme_median"],
+                "auc@0.08": io["auc@0.08"], "failure_rate@0.08": io["failure_rate@0.08"],
+                "nme_box_mean": bx["nme_mean"], "ced_interocular": io["ced"],
+                "pose_mae_yaw": pe["mae_yaw"], "pose_mae_pitch": pe["mae_pitch"], "pose_mae_roll": pe["mae_roll"],
+                "pose_mae_mean": pe["mae_mean"], "pose_geodesic_mean": pe["geodesic_mean"], "failed": self.failed}
+
+
+def aflw2000(data_dir: Path, predict: Predict, progress=iter) -> dict:
+    """NME (68 points; inter-ocular = outer eye corners |p36 - p45|, and box = sqrt(w h) of the
+    ground-truth points), AUC and failure rate at 0.08, pose MAE (degrees) against ``Pose_Para``."""
+    sc = _LandmarkPoseScore()
+    for img, gt, ypr in progress(list(_aflw_items(data_dir))):
         try:
             res = predict(img)
         except Exception as e:
-            failed.append(f"{mat.name}: {e}")
-            continue
-        faces = [f for f in res.faces if f.landmarks is not None]
-        if not faces:
-            missed.append(mat.stem)
-            continue
-        f = min(faces, key=lambda f: np.linalg.norm(np.asarray(f.landmarks.xy).mean(0) - gt.mean(0)))
-        err = np.linalg.norm(np.asarray(f.landmarks.xy) - gt, axis=1).mean()
-        nme_io.append(err / np.linalg.norm(gt[36] - gt[45]))
-        nme_box.append(err / math.sqrt(np.ptp(gt[:, 0]) * np.ptp(gt[:, 1])))
-        if f.pose is not None:
-            pose_err.append([abs(f.pose.yaw - yaw), abs(f.pose.pitch - pitch), abs(f.pose.roll - roll)])
-    pe = np.asarray(pose_err) if pose_err else np.zeros((0, 3))
-    return {
-        "benchmark": "aflw2000",
-        "images": len(mats),
-        "detected": len(nme_io),
-        "missed": missed,
-        "nme_interocular_mean": _mean(nme_io),
-        "nme_interocular_median": _median(nme_io),
-        "nme_box_mean": _mean(nme_box),
-        "pose_mae_yaw": float(pe[:, 0].mean()) if len(pe) else None,
-        "pose_mae_pitch": float(pe[:, 1].mean()) if len(pe) else None,
-        "pose_mae_roll": float(pe[:, 2].mean()) if len(pe) else None,
-        "pose_mae_mean": float(pe.mean()) if len(pe) else None,
-        "failed": failed,
-    }
+            sc.failed.append(f"{img.name}: {e}")
+            res = None
+        sc.add(img.stem, res, gt, ypr)
+    return {"benchmark": "aflw2000", **sc.result()}
+
+
+SO_VARIANTS = ("none", "left", "top", "right", "bottom", "middle")
+
+
+def so_rectangle(gt: np.ndarray, variant: str, frac: float = 0.4) -> tuple[int, int, int, int]:
+    """The seed-003 AFLW2000-SO occluder for one face: a rectangle over ``frac`` of the face box
+    (the box of the 68 ground-truth points): the image-left, top, image-right or bottom ``frac`` of
+    it, or a centred ``frac`` x ``frac`` block ("middle"). The seed gives only the five names and a
+    picture; the 40% extent is our choice, fixed so runs are comparable."""
+    x1, y1 = gt.min(0)
+    x2, y2 = gt.max(0)
+    w, h = x2 - x1, y2 - y1
+    r = {
+        "left": (x1, y1, x1 + frac * w, y2), "right": (x2 - frac * w, y1, x2, y2),
+        "top": (x1, y1, x2, y1 + frac * h), "bottom": (x1, y2 - frac * h, x2, y2),
+        "middle": (x1 + (1 - frac) / 2 * w, y1 + (1 - frac) / 2 * h, x2 - (1 - frac) / 2 * w, y2 - (1 - frac) / 2 * h),
+    }[variant]
+    return tuple(int(round(v)) for v in r)
+
+
+def apply_so(img: np.ndarray, gt: np.ndarray, variant: str) -> np.ndarray:
+    if variant == "none":
+        return img
+    out = img.copy()
+    x1, y1, x2, y2 = so_rectangle(gt, variant)
+    out[max(0, y1):max(0, y2), max(0, x1):max(0, x2)] = 0  # the part is removed (black), as in the seed
+    return out
+
+
+def _variant_name(img: Path, variant: str) -> Path:
+    return img if variant == "none" else img.with_name(f"{img.stem}_{variant}{img.suffix}")
+
+
+def aflw2000_so(data_dir: Path, predict: Predict, progress=iter, export: Path | None = None) -> dict:
+    """Pose MAE and NME on AFLW2000 under the five seed-003 rectangle occlusions (plus none).
+    Predictions from another system name the variants ``<stem>_<variant>.jpg``; ``export`` writes
+    those images so that system can be run on them."""
+    from ..io.images import read_image
+
+    items = list(_aflw_items(data_dir))
+    scores = {v: _LandmarkPoseScore() for v in SO_VARIANTS}
+    for img_path, gt, ypr in progress(items):
+        img = read_image(img_path)
+        for v in SO_VARIANTS:
+            name = _variant_name(img_path, v)
+            alt = apply_so(img, gt, v)
+            if export is not None:
+                import cv2
+
+                export.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(export / name.name), cv2.cvtColor(alt, cv2.COLOR_RGB2BGR))
+            try:
+                res = predict(name, alt)
+            except Exception as e:
+                scores[v].failed.append(f"{name.name}: {e}")
+                res = None
+            scores[v].add(name.stem, res, gt, ypr)
+    return {"benchmark": "aflw2000-so", "variants": {v: s.result() for v, s in scores.items()}}
+
+
+ROBUSTNESS_LEVELS = {
+    "noise_sigma": [0, 5, 10, 20, 40],
+    "blur_sigma_px": [0, 1, 2, 4, 8],
+    "resolution_factor": [1.0, 0.5, 0.25, 0.125, 0.0625],
+    "infrared_strength": [0.0, 0.25, 0.5, 0.75, 1.0],
+}
+
+
+def corrupt(img: np.ndarray, family: str, level: float, seed: int) -> np.ndarray:
+    from ..data import camera
+
+    rng = np.random.default_rng(seed)
+    if family == "noise_sigma":
+        return camera.gaussian_noise(img, level, rng)
+    if family == "blur_sigma_px":
+        return camera.gaussian_blur(img, level)
+    if family == "resolution_factor":
+        return camera.low_resolution(img, level)
+    if family == "infrared_strength":
+        return camera.infrared(img, level, rng)
+    raise InputError("corruption", f"one of {sorted(ROBUSTNESS_LEVELS)}", repr(family))
+
+
+def robustness(data_dir: Path, predict: Predict, progress=iter, export: Path | None = None) -> dict:
+    """Detection rate, NME and pose MAE on AFLW2000 versus Gaussian noise, blur, resolution and
+    infrared simulation (seed 002 Fig. 5 style). Deterministic: image i uses seed i."""
+    from ..io.images import read_image
+
+    items = list(_aflw_items(data_dir))
+    curves: dict[str, list[dict]] = {}
+    for family, levels in ROBUSTNESS_LEVELS.items():
+        curves[family] = []
+        for level in levels:
+            sc = _LandmarkPoseScore()
+            for i, (img_path, gt, ypr) in enumerate(items):
+                alt = corrupt(read_image(img_path), family, level, seed=i)
+                name = img_path.with_name(f"{img_path.stem}_{family}_{level}{img_path.suffix}")
+                if export is not None:
+                    import cv2
+
+                    export.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(export / name.name), cv2.cvtColor(alt, cv2.COLOR_RGB2BGR))
+                try:
+                    res = predict(name, alt)
+                except Exception as e:
+                    sc.failed.append(f"{name.name}: {e}")
+                    res = None
+                sc.add(name.stem, res, gt, ypr)
+            r = sc.result()
+            curves[family].append({"level": level, "detection_rate": r["detected"] / r["images"],
+                                   "nme_interocular_mean": r["nme_interocular_mean"], "pose_mae_mean": r["pose_mae_mean"]})
+        progress([family])
+    return {"benchmark": "robustness", "data": "aflw2000", "curves": curves}

@@ -1,0 +1,1 @@
+"""Data: dataset adapters, camera-condition simulation, synthetic occlusion (see the data engine)."""

@@ -1,0 +1,152 @@
+"""Benchmark scoring on tiny fixtures written in the real formats, with hand-computed figures."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cribsight.eval import benchmarks as B
+from cribsight.types import Face, FrameResult, Landmarks, PartState
+
+
+def _face(box, nose=None, eyes=None, score=0.9, covered=None):
+    lm = np.zeros((68, 2))
+    if nose is not None:
+        lm[30] = nose
+        lm[36:42] = eyes[0]
+        lm[42:48] = eyes[1]
+    parts = None
+    if covered is not None:
+        parts = {k: PartState(covered=covered if k in ("nose", "mouth") else 0.0) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    return Face(box=tuple(map(float, box)), score=score, detector="t",
+                landmarks=Landmarks("ibug68", tuple(map(tuple, lm))), parts=parts)
+
+
+@pytest.fixture()
+def syrip_dir(tmp_path):
+    (tmp_path / "images").mkdir()
+    images, anns = [], []
+    # keypoints: nose, left_eye, right_eye, left_ear, right_ear (x, y, v)
+    kps = {
+        "a.jpg": [50, 50, 2, 60, 40, 2, 40, 40, 2, 70, 45, 2, 30, 45, 2],
+        "b.jpg": [150, 150, 2, 160, 140, 2, 140, 140, 2, 0, 0, 0, 0, 0, 0],
+        "c.jpg": [50, 50, 2, 60, 40, 1, 40, 40, 2, 0, 0, 0, 0, 0, 0],  # an eye not visible: not scored
+    }
+    for i, (name, k) in enumerate(kps.items()):
+        cv2.imwrite(str(tmp_path / "images" / name), np.zeros((200, 200, 3), np.uint8))
+        images.append({"id": i, "file_name": name, "posture": "Supine" if i == 0 else "Prone", "width": 200, "height": 200})
+        anns.append({"id": i, "image_id": i, "keypoints": k + [0] * 36, "bbox": [0, 0, 200, 200]})
+    (tmp_path / "annotations.json").write_text(json.dumps({"images": images, "annotations": anns, "categories": []}))
+    return tmp_path
+
+
+def test_syrip_scoring_hand_values(syrip_dir, tmp_path):
+    preds = [
+        # a: one hit (contains nose and both eyes) with nose 3 px off and eyes swapped but exact, one false box
+        FrameResult(str(syrip_dir / "images" / "a.jpg"), 0, 0, 200, 200, (
+            _face([30, 30, 70, 70], nose=[53, 50], eyes=([60, 40], [40, 40]), score=0.8),
+            _face([100, 100, 120, 120], score=0.6))),
+        # b: a box that holds the nose and no eye -> a false box and a miss
+        FrameResult(str(syrip_dir / "images" / "b.jpg"), 0, 0, 200, 200, (_face([145, 145, 155, 155], score=0.7),)),
+        FrameResult(str(syrip_dir / "images" / "c.jpg"), 0, 0, 200, 200, ()),
+    ]
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(p.to_json() for p in preds) + "\n")
+    r = B.syrip(syrip_dir, B.predictions_from_jsonl(f))
+    assert r["images_scored"] == 2
+    assert r["recall"] == 0.5 and r["false_boxes_per_image"] == 1.0
+    # 3-point error = (3 + 0 + 0) / 3 = 1 px; d = sqrt(40 * 10) of the five keypoints' box
+    assert r["nme3_mean"] == pytest.approx(1 / np.sqrt(40 * 10))
+    assert r["recall_by_posture"] == {"Prone": {"recall": 0.0, "images": 1}, "Supine": {"recall": 1.0, "images": 1}}
+    fc = r["f1_confidence"]
+    # at threshold 0.75 only the hit survives: precision 1, recall 0.5
+    i = fc["confidence"].index(0.75)
+    assert fc["precision"][i] == 1.0 and fc["recall"][i] == 0.5
+
+
+def test_predictions_missing_an_image_count_as_failures(syrip_dir, tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(FrameResult("a.jpg", 0, 0, 200, 200, ()).to_json() + "\n")
+    r = B.syrip(syrip_dir, B.predictions_from_jsonl(f))
+    assert r["recall"] == 0.0 and len(r["failed"]) == 1 and "b.jpg" in r["failed"][0]
+
+
+def test_facemask_covered_auroc(tmp_path):
+    for folder in ("with_mask", "without_mask"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / folder / f"{folder}-{i}.jpg"), np.zeros((8, 8, 3), np.uint8))
+    covered = {"with_mask": [0.9, 0.8, 0.3], "without_mask": [0.1, 0.4, None]}  # None: no face found
+    lines = []
+    for folder, vals in covered.items():
+        for i, v in enumerate(vals):
+            faces = () if v is None else (_face([0, 0, 8, 8], covered=v),)
+            lines.append(FrameResult(f"{folder}-{i}.jpg", 0, 0, 8, 8, faces).to_json())
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    r = B.facemask(tmp_path, B.predictions_from_jsonl(f))
+    assert r["groups"]["with_mask"]["detection_rate"] == 1.0
+    assert r["groups"]["without_mask"]["detection_rate"] == pytest.approx(2 / 3)
+    # scores: masked (.9, .8, .3), unmasked (.1, .4, 0): pairs won 3 + 3 + 2 = 8 of 9
+    assert r["covered"]["auroc"] == pytest.approx(8 / 9)
+    assert r["covered"]["confusion"] == {"tp": 2, "fp": 0, "fn": 1, "tn": 3}
+
+
+def test_facemask_without_cover_probabilities_says_so(tmp_path):
+    for folder in ("with_mask", "without_mask"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / f"{folder}-0.jpg"), np.zeros((8, 8, 3), np.uint8))
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(FrameResult(f"{d}-0.jpg", 0, 0, 8, 8, (_face([0, 0, 8, 8]),)).to_json()
+                           for d in ("with_mask", "without_mask")) + "\n")
+    r = B.facemask(tmp_path, B.predictions_from_jsonl(f))
+    assert r["covered"] is None and "no part cover probability" in r["covered_note"]
+
+
+def test_so_rectangles_geometry():
+    gt = np.array([[10.0, 20.0], [110.0, 70.0]])  # box 100 x 50
+    assert B.so_rectangle(gt, "left") == (10, 20, 50, 70)
+    assert B.so_rectangle(gt, "right") == (70, 20, 110, 70)
+    assert B.so_rectangle(gt, "top") == (10, 20, 110, 40)
+    assert B.so_rectangle(gt, "bottom") == (10, 50, 110, 70)
+    assert B.so_rectangle(gt, "middle") == (40, 35, 80, 55)
+    img = np.full((100, 150, 3), 200, np.uint8)
+    out = B.apply_so(img, gt, "left")
+    assert out[30, 30].max() == 0 and out[30, 60].min() == 200 and img[30, 30].min() == 200
+
+
+def test_corruptions_are_deterministic_and_monotone(portrait):
+    a = B.corrupt(portrait, "noise_sigma", 20, seed=3)
+    assert np.array_equal(a, B.corrupt(portrait, "noise_sigma", 20, seed=3))
+    d = [np.abs(B.corrupt(portrait, "noise_sigma", s, 0).astype(float) - portrait).mean() for s in (0, 5, 20)]
+    assert d[0] == 0 and d[0] < d[1] < d[2]
+    ir = B.corrupt(portrait, "infrared_strength", 1.0, 0)
+    assert np.array_equal(ir[..., 0], ir[..., 1])  # grey
+    assert B.corrupt(portrait, "resolution_factor", 0.25, 0).shape == portrait.shape
+
+
+def test_report_and_compare(tmp_path):
+    pytest.importorskip("matplotlib")
+    from cribsight.eval import report as R
+
+    res = {"benchmark": "aflw2000", "images": 2, "detected": 2, "nme_interocular_mean": 0.05, "nme_interocular_median": 0.05,
+           "auc@0.08": 0.4, "failure_rate@0.08": 0.0, "nme_box_mean": 0.02, "pose_mae_yaw": 3.0, "pose_mae_pitch": 4.0,
+           "pose_mae_roll": 2.0, "pose_mae_mean": 3.0, "ced_interocular": {"x": [0, 0.04, 0.08], "y": [0, 0.5, 1.0]}}
+    worse = dict(res, nme_interocular_mean=0.07, pose_mae_mean=5.0)
+    page = R.write_report([res], tmp_path / "rep", baselines=[worse])
+    text = page.read_text()
+    assert "data:image/png;base64," in text and "nme_interocular_mean" in text and "baseline" in text
+    assert (tmp_path / "rep" / "aflw2000_ced.png").stat().st_size > 1000
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| nme_interocular_mean | 0.0500 | 0.0700 | -0.0200 |" in md
+    rows = {k: (a, b, d) for k, a, b, d in R.compare(res, worse)}
+    assert rows["aflw2000: pose_mae_mean"] == (3.0, 5.0, 2.0)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(res))
+    b.write_text(json.dumps(worse))
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "+2.0000" in proc.stdout
