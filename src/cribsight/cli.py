@@ -113,7 +113,7 @@ def analyze(
     score_thresh: Optional[float] = typer.Option(None, help="detector score threshold (default 0.4)"),
     presence_thresh: Optional[float] = typer.Option(None, help="face-mesh presence threshold (default 0.2)"),
     rotations: Optional[str] = typer.Option(None, help="rotations tried in turn when no face is upright (default 90,270,180; '' for none)"),
-    threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default: all cores)"),
+    threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default 1, or CRIBSIGHT_THREADS)"),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
     an = _analyzer(score_thresh, presence_thresh, rotations, threads)
@@ -165,7 +165,7 @@ def bench(
 
     from .demo import ASSET
     from .io.images import read_image
-    from .runtime import default_threads
+    from .runtime import available_cores, default_threads
 
     an = _analyzer(None, None, None, threads)
     src = source or SHARED / "syrip" / "images"
@@ -214,7 +214,7 @@ def bench(
         t.add_row(f"total, 1280x720 frames with one face (n={len(one_face_total)})", f"{med:.2f}", f"{p90:.2f}")
     Console().print(t)
     print(f"onnxruntime {ort.__version__}, intra_op_num_threads={threads or default_threads()}, inter_op_num_threads=1, "
-          f"cores available={default_threads()}; image sizes: {len(sizes)} distinct, largest {max(sizes) if sizes else None}")
+          f"cores available={available_cores()}; image sizes: {len(sizes)} distinct, largest {max(sizes) if sizes else None}")
 
 
 BENCHMARKS = {  # name -> (function name, default data folder under ../shared/data)

@@ -58,10 +58,20 @@ def weight_entry(name: str) -> dict[str, Any]:
 
 
 def default_threads() -> int:
-    """Intra-op threads: CRIBSIGHT_THREADS if set, else the number of usable cores."""
+    """Intra-op threads per ONNX Runtime session: CRIBSIGHT_THREADS if set, else 1.
+
+    The pretrained models are small (2-4 ms per call): on this project's 2-core machine one thread
+    measured 14.4 ms per 1280x720 frame against 22.5 ms with two (``cribsight bench --threads N``),
+    the thread hand-off costing more than it saves. The spare core is left for video decoding or a
+    second analyser.
+    """
     env = os.environ.get("CRIBSIGHT_THREADS")
     if env:
         return max(1, int(env))
+    return 1
+
+
+def available_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
