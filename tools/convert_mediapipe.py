@@ -120,6 +120,13 @@ def canonical_face(binarypb: bytes) -> np.ndarray:
     return arr[:, :3].copy()
 
 
+def canonical_triangles(binarypb: bytes) -> np.ndarray:
+    """Mesh3d.index_buffer (field 4, uint32, 3 per triangle) -> (T, 3) int32 vertex indices."""
+    mesh = next(v for f, w, v in _fields(binarypb) if f == 1 and w == 2)
+    idx = [v for f, w, v in _fields(mesh) if f == 4 and w == 0]
+    return np.asarray(idx, np.int32).reshape(-1, 3)
+
+
 def convert(tflite: Path, onnx_out: Path) -> None:
     subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--tflite", str(tflite), "--output", str(onnx_out),
                     "--opset", "13"], check=True, capture_output=True)
@@ -132,12 +139,16 @@ def sha256(p: Path) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/mp-src"))
+    ap.add_argument("--only-geometry", action="store_true", help="only (re)write the canonical face files")
     args = ap.parse_args()
     src = fetch(args.work)
-    convert(src["short"], WEIGHTS / "face_detection_short_range.onnx")
-    convert(src["full"], WEIGHTS / "face_detection_full_range.onnx")
-    convert(src["mesh"], WEIGHTS / "face_landmark.onnx")
-    np.save(WEIGHTS / "canonical_face_468.npy", canonical_face(src["geometry"].read_bytes()))
+    if not args.only_geometry:
+        convert(src["short"], WEIGHTS / "face_detection_short_range.onnx")
+        convert(src["full"], WEIGHTS / "face_detection_full_range.onnx")
+        convert(src["mesh"], WEIGHTS / "face_landmark.onnx")
+    geometry = src["geometry"].read_bytes()
+    np.save(WEIGHTS / "canonical_face_468.npy", canonical_face(geometry))
+    np.save(WEIGHTS / "canonical_face_468_triangles.npy", canonical_triangles(geometry))
     (WEIGHTS / "LICENSE-mediapipe.txt").write_bytes(src["license"].read_bytes())
     manifest_path = WEIGHTS / "manifest.json"
     manifest = json.loads(manifest_path.read_text())

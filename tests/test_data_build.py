@@ -1,0 +1,78 @@
+"""`cribsight data build | show | yolo | bench` end to end on a tiny dataset written by the test."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "cribsight.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, portrait):
+    root = tmp_path_factory.mktemp("tiny")
+    bgr = cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR)
+    for j, folder in enumerate(("with_mask", "without_mask")):
+        (root / "data" / folder).mkdir(parents=True)
+        for i in range(3):
+            img = np.roll(bgr, 7 * i + 3 * j, axis=1)  # six distinct files
+            cv2.imwrite(str(root / "data" / folder / f"{folder}-{i}.jpg"), img)
+    cfg = root / "cfg.yaml"
+    cfg.write_text(
+        "samples: 24\nseed: 3\nsplit: train\nholdout_fraction: 0.0\nshard_size: 10\n"
+        "teacher_cache: ./cache.jsonl\n"
+        "sources:\n  - name: faces\n    adapter: class_folders\n    args: {dir: ./data}\n"
+        "synth:\n  size: 96\n")
+    return root, cfg
+
+
+def test_build_show_yolo(tiny):
+    root, cfg = tiny
+    out = root / "shards"
+    proc = run("data", "build", str(cfg), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["samples"] == 24 and man["shards"] == ["shard-00000.npz", "shard-00001.npz", "shard-00002.npz"]
+    assert man["faces_per_source"] == {"faces": 6} and man["teacher"]["cache_misses"] == 6
+    assert sum(man["counts"]["per_family"].values()) == 24
+    with np.load(out / "shard-00000.npz") as z:
+        assert z["image"].shape == (10, 96, 96, 3) and z["landmarks"].shape == (10, 68, 2)
+        assert z["parts"].shape == (10, 4, 2) and z["mask"].shape == (10, 96, 96)
+    # masked sources: nose and mouth covered in every sample drawn from with_mask files
+    assert man["counts"]["covered"]["mouth"] >= man["counts"]["per_source"]["faces"] * 0.3
+    # a rebuild re-uses the teacher cache
+    proc = run("data", "build", str(cfg), "--out", str(root / "shards2"))
+    man2 = json.loads((root / "shards2" / "manifest.json").read_text())
+    assert man2["teacher"]["cache_misses"] == 0 and man2["teacher"]["cache_hits"] == 6
+    with np.load(out / "shard-00001.npz") as a, np.load(root / "shards2" / "shard-00001.npz") as b:
+        assert np.array_equal(a["image"], b["image"])  # deterministic
+    sheet = root / "sheet.png"
+    proc = run("data", "show", str(out), "--out", str(sheet), "--n", "16")
+    assert proc.returncode == 0 and cv2.imread(str(sheet)).shape == (2 * 96 * 2, 8 * 96 * 2, 3)
+    proc = run("data", "yolo", str(out), "--out", str(root / "yolo"), "--limit", "5")
+    assert proc.returncode == 0
+    labels = sorted((root / "yolo" / "labels").glob("*.txt"))
+    assert len(labels) == 5 and (root / "yolo" / "classes.txt").read_text().split()[0] == "eyes"
+    for f in labels:
+        for line in f.read_text().splitlines():
+            k, *v = line.split()
+            assert 0 <= int(k) < 10 and all(0 <= float(x) <= 1 for x in v)
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("samples: 3\nsources: []\n")
+    proc = run("data", "build", str(cfg), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "expected at least one source" in proc.stderr
+    cfg.write_text("samples: 3\nwhat: 1\nsources: [{name: a, adapter: utkface}]\n")
+    proc = run("data", "build", str(cfg), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "what" in proc.stderr
+
+
+def test_bench_prints_throughput(tmp_path):
+    proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "none"))
+    assert proc.returncode == 0 and "samples/s on one core" in proc.stdout
