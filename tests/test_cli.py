@@ -45,7 +45,7 @@ def test_analyze_folder_with_render(tmp_path, portrait):
 def test_bench_prints_stage_figures(tmp_path):
     proc = run("bench", "--source", str(tmp_path / "none"), "--limit", "3", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
-    for stage in ("decode", "detect", "landmarks", "pose", "total"):
+    for stage in ("decode", "detect", "landmarks", "pose", "network", "total"):
         assert stage in proc.stdout
     assert "intra_op_num_threads" in proc.stdout
 

@@ -159,15 +159,18 @@ def bench(
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads"),
     warmup: int = typer.Option(5, help="untimed warm-up frames"),
 ):
-    """Per-stage median and p90 milliseconds (decode, detect, landmarks, pose, total)."""
+    """Per-stage median and p90 milliseconds (decode, detect, landmarks, pose, network, total), for
+    the full pipeline and, in the same run, the pretrained-only pipeline (reference)."""
     import cv2
     import numpy as np
 
     from .demo import ASSET
     from .io.images import read_image
+    from .pipeline import Analyzer, AnalyzerConfig
     from .runtime import available_cores, default_threads
 
-    an = _analyzer(None, None, None, threads)
+    full = Analyzer(AnalyzerConfig(threads=threads))
+    ref = Analyzer(AnalyzerConfig(threads=threads, model="pretrained"))
     src = source or SHARED / "syrip" / "images"
     if src.is_dir():
         files = sorted(src.iterdir())[:limit]
@@ -180,39 +183,53 @@ def bench(
         cv2.imwrite(str(tmp), canvas)
         files = [tmp] * limit
         label = "demo sample in a 1280x720 frame (../shared/data absent)"
-    rows = {k: [] for k in ("decode", "detect", "landmarks", "pose", "total")}
-    one_face_total: list[float] = []
+    stages = ("decode", "detect", "landmarks", "pose", "network", "total")
+    rows = {a: {k: [] for k in stages} for a in ("full", "ref")}
+    one_face = {"full": [], "ref": []}
+    per_face_net: list[float] = []
     sizes = set()
     for i, f in enumerate([files[0]] * warmup + files):
-        t0 = time.perf_counter()
-        img = read_image(f)
-        t1 = time.perf_counter()
-        res = an.analyze_image(img, str(f))
-        t2 = time.perf_counter()
-        if i < warmup:
-            continue
-        sizes.add(img.shape[:2])
-        tm = an.times
-        rows["decode"].append((t1 - t0) * 1e3)
-        rows["detect"].append(tm.detect)
-        rows["landmarks"].append(tm.landmarks)
-        rows["pose"].append(tm.pose)
-        rows["total"].append((t2 - t0) * 1e3)
-        if len(res.faces) == 1 and img.shape[:2] == (720, 1280):
-            one_face_total.append((t2 - t0) * 1e3)
+        for name, an in (("full", full), ("ref", ref)):  # interleaved: both see the same machine state
+            t0 = time.perf_counter()
+            img = read_image(f)
+            t1 = time.perf_counter()
+            res = an.analyze_image(img, str(f))
+            t2 = time.perf_counter()
+            if i < warmup:
+                continue
+            sizes.add(img.shape[:2])
+            tm = an.times
+            r = rows[name]
+            r["decode"].append((t1 - t0) * 1e3)
+            r["detect"].append(tm.detect)
+            r["landmarks"].append(tm.landmarks)
+            r["pose"].append(tm.pose)
+            r["network"].append(tm.network)
+            r["total"].append((t2 - t0) * 1e3)
+            if len(res.faces) == 1 and img.shape[:2] == (720, 1280):
+                one_face[name].append((t2 - t0) * 1e3)
+            if name == "full" and len(res.faces) == 1:
+                per_face_net.append(tm.network)
     import onnxruntime as ort
 
     t = Table(title=f"cribsight bench: {len(files)} images from {label}")
-    t.add_column("stage")
-    t.add_column("median ms", justify="right")
-    t.add_column("p90 ms", justify="right")
-    for k, v in rows.items():
-        med, p90 = _stats(v)
-        t.add_row(k, f"{med:.2f}", f"{p90:.2f}")
-    if one_face_total:
-        med, p90 = _stats(one_face_total)
-        t.add_row(f"total, 1280x720 frames with one face (n={len(one_face_total)})", f"{med:.2f}", f"{p90:.2f}")
+    for col in ("stage", "median ms", "p90 ms", "pretrained-only median", "pretrained-only p90"):
+        t.add_column(col, justify="right" if "ms" in col or "median" in col or "p90" in col else "left")
+    for k in stages:
+        a, b = _stats(rows["full"][k]), _stats(rows["ref"][k])
+        t.add_row(k, f"{a[0]:.2f}", f"{a[1]:.2f}", f"{b[0]:.2f}", f"{b[1]:.2f}")
+    if one_face["full"]:
+        a, b = _stats(one_face["full"]), _stats(one_face["ref"])
+        t.add_row(f"total, 1280x720 frames with one face (n={len(one_face['full'])})", f"{a[0]:.2f}", f"{a[1]:.2f}",
+                  f"{b[0]:.2f}", f"{b[1]:.2f}")
     Console().print(t)
+    if full.cribnet is not None and per_face_net:
+        med_full, med_ref = _stats(rows["full"]["total"])[0], _stats(rows["ref"]["total"])[0]
+        print(f"per-face network (crop + CribNet + decode): median {_stats(per_face_net)[0]:.2f} ms, "
+              f"p90 {_stats(per_face_net)[1]:.2f} ms (frames with one face, n={len(per_face_net)})")
+        print(f"full / pretrained-only frame time (medians, same run): {med_full / med_ref:.3f}")
+    else:
+        print("no CribNet weights shipped: both columns are the pretrained path")
     print(f"onnxruntime {ort.__version__}, intra_op_num_threads={threads or default_threads()}, inter_op_num_threads=1, "
           f"cores available={available_cores()}; image sizes: {len(sizes)} distinct, largest {max(sizes) if sizes else None}")
 
@@ -443,6 +460,52 @@ def data_bench(
     dt = time.perf_counter() - t0
     print(f"{samples} samples at {size}x{size} from {len(pool)} faces ({src if src.is_dir() else 'demo portrait'}): "
           f"{samples / dt:.1f} samples/s on one core ({dt / samples * 1e3:.2f} ms per sample, image decode included)")
+
+
+@app.command("train")
+def train_cmd(
+    config: Path = typer.Argument(..., help="YAML train config (configs/models/*.yaml)"),
+    steps: Optional[int] = typer.Option(None, help="override the number of steps"),
+    out: Optional[Path] = typer.Option(None, help="override the run folder"),
+    fresh: bool = typer.Option(False, help="ignore an existing checkpoint and start over"),
+    stop_after: Optional[int] = typer.Option(None, help="checkpoint and stop at this step (resume later)"),
+):
+    """Train a model on data-engine shards (needs the train extra). Resumes from the run's checkpoint."""
+    from .errors import CribsightError
+
+    try:
+        from .train.trainer import load_train_config, train
+        cfg = load_train_config(config)
+    except CribsightError as e:
+        console.print(f"[red]error[/red] {e}")
+        raise typer.Exit(2)
+    if steps is not None:
+        cfg.steps = steps
+    if out is not None:
+        cfg.out = str(out)
+    with _progress() as prog:
+        def progress(it):
+            items = list(it)
+            task = prog.add_task(f"train {cfg.model}", total=len(items))
+            for x in items:
+                yield x
+                prog.advance(task)
+
+        run = train(cfg, resume=not fresh, log=lambda m: console.print(m, highlight=False), progress=progress,
+                    stop_after=stop_after)
+    print(f"run: {run}")
+
+
+@app.command("export")
+def export_cmd(
+    run: Path = typer.Argument(..., help="a run folder with checkpoint.pt"),
+    out: Optional[Path] = typer.Option(None, help="ONNX path (default RUN/<model>.onnx)"),
+):
+    """Export a trained run to ONNX with its manifest entry (JSON beside it)."""
+    from .train.trainer import export_onnx
+
+    path = export_onnx(run, out)
+    print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
 
 
 def main() -> None:  # pragma: no cover

@@ -30,7 +30,7 @@ from .errors import InputError
 from .geometry import euler_from_matrix, solve_head_pose
 from .io.images import to_rgb_uint8
 from .runtime import WEIGHTS_DIR, default_threads
-from .types import Face, FrameResult, Landmarks, Occlusion, Pose
+from .types import PART_NAMES, Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Probability
 
 
 @dataclass
@@ -44,6 +44,9 @@ class AnalyzerConfig:
     rotations: tuple[int, ...] = (90, 270, 180)
     refine: bool = True
     threads: int | None = None
+    model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
+    landmarks_from: str = "cribnet"  # with cribnet: "cribnet" (KDN modes, sigma, visibility) or "mesh"
+    pose_from: str = "cribnet"  # with cribnet: "cribnet" (6D head) or "pnp" (mesh + canonical face)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class StageTimes:
     detect: float = 0.0
     landmarks: float = 0.0
     pose: float = 0.0
+    network: float = 0.0  # CribNet crop + inference + decoding, all faces
     extra: dict = field(default_factory=dict)
 
 
@@ -94,6 +98,18 @@ class Analyzer:
         # canonical frame (x subject's left, y up, z out of the face) -> head frame (x, y down, z into head)
         self.model_3d = canon * np.array([1.0, -1.0, -1.0])
         self.times = StageTimes()
+        from .runtime import manifest
+
+        if cfg.model not in ("auto", "cribnet", "pretrained"):
+            raise InputError("model", "auto, cribnet or pretrained", repr(cfg.model))
+        has_cribnet = "cribnet.onnx" in manifest()["files"]
+        if cfg.model == "cribnet" and not has_cribnet:
+            raise InputError("model", "cribnet weights in weights/manifest.json", "none shipped")
+        self.cribnet = None
+        if cfg.model == "cribnet" or (cfg.model == "auto" and has_cribnet):
+            from .analyze.cribnet import CribNet
+
+            self.cribnet = CribNet("cribnet.onnx", threads)
 
     # ------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -157,31 +173,42 @@ class Analyzer:
         meshes = [self.run_mesh(image, d) for d in dets]
         t2 = time.perf_counter()
         faces = []
+        self._network_ms = 0.0
         for det, mesh in zip(dets, meshes):
             if mesh.presence < self.config.presence_thresh:
                 continue
-            faces.append(self._face(det, mesh, w, h))
+            faces.append(self._face(image, det, mesh, w, h))
         t3 = time.perf_counter()
-        self.times = StageTimes(detect=(t1 - t0) * 1e3, landmarks=(t2 - t1) * 1e3, pose=(t3 - t2) * 1e3)
+        self.times = StageTimes(detect=(t1 - t0) * 1e3, landmarks=(t2 - t1) * 1e3,
+                                pose=(t3 - t2) * 1e3 - self._network_ms, network=self._network_ms)
         return FrameResult(source, frame, timestamp_ms, w, h, tuple(faces), ())
 
-    def _face(self, det: Detection, mesh: MeshResult, w: int, h: int) -> Face:
+    def _face(self, image: np.ndarray, det: Detection, mesh: MeshResult, w: int, h: int) -> Face:
         pts = mesh.points_xy.astype(np.float64)
         lm68 = pts[list(schema.MESH468_TO_IBUG68)]
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
         yaw, pitch, roll = euler_from_matrix(R)
-        pose = Pose(yaw, pitch, roll, None)
-        eyes = eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence)
-        return Face(
-            box=tuple(float(v) for v in det.box_xyxy),
-            score=float(det.score),
-            detector=det.detector,
-            landmarks=Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None),
-            pose=pose,
-            eyes_open=eyes,
-            parts=None,
-            occlusion=Occlusion(None, None),
-        )
+        box = tuple(float(v) for v in det.box_xyxy)
+        if self.cribnet is None:
+            return Face(box=box, score=float(det.score), detector=det.detector,
+                        landmarks=Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None),
+                        pose=Pose(yaw, pitch, roll, None), eyes_open=eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence),
+                        parts=None, occlusion=Occlusion(None, None))
+        tn = time.perf_counter()
+        c = self.cribnet(image, lm68)
+        self._network_ms += (time.perf_counter() - tn) * 1e3
+        if self.config.landmarks_from == "cribnet":
+            lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in c.landmarks),
+                            tuple(float(v) for v in c.sigma), tuple(float(v) for v in c.visible))
+        else:
+            lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None)
+        pose = Pose(c.yaw, c.pitch, c.roll, None) if self.config.pose_from == "cribnet" else Pose(yaw, pitch, roll, None)
+        parts = {p: PartState(occluded=c.occluded[p][0], covered=c.covered[p][0], sigma_occluded=c.occluded[p][1],
+                              sigma_covered=c.covered[p][1]) for p in PART_NAMES}
+        both_eyes_hidden = c.occluded["eye_left"][0] > 0.5 and c.occluded["eye_right"][0] > 0.5
+        eyes = None if both_eyes_hidden else Probability(c.eyes_open[0], c.eyes_open[1])
+        return Face(box=box, score=float(det.score), detector=det.detector, landmarks=lms, pose=pose, eyes_open=eyes,
+                    parts=parts, occlusion=Occlusion(c.visible_fraction, c.mask_polygons))
 
     def analyze_frames(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str) -> Iterator[FrameResult]:
         for index, ts, img in frames:

@@ -1,0 +1,99 @@
+"""Decoding of network outputs, plain numpy, shared by the ONNX runtime and the training code.
+
+KDN (seed 002): a landmark heatmap of logits (H, W) is a kernel-density mixture with weights
+pi = softmax(logits) at pixel centres mu_ij and a Gaussian kernel of std ``kernel_sigma`` pixels:
+    p(y) = sum_ij pi_ij N(y; mu_ij, s^2 I)                                   (Eq. 1)
+The mode is found by gradient ascent (Eq. 4) in its fixed-point (mean-shift) form, which climbs
+p monotonically: y <- sum_ij w_ij mu_ij / sum_ij w_ij with w_ij = pi_ij N(y; mu_ij, s^2 I),
+starting at the best pixel of the smoothed map (pi convolved with the kernel = p on the grid).
+The covariance (Eq. 5) is Cov = s^2 I + sum_ij pi_ij (y_m - mu_ij)(y_m - mu_ij)^T and the reported
+1-sigma is det(Cov)^(1/4) (the geometric mean of the principal standard deviations).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def softmax2d(logits: np.ndarray) -> np.ndarray:
+    """(..., H, W) logits -> probabilities summing to one over H, W."""
+    z = logits.reshape(*logits.shape[:-2], -1).astype(np.float64)
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(-1, keepdims=True)).reshape(logits.shape)
+
+
+def _gauss_blur(p: np.ndarray, s: float) -> np.ndarray:
+    """Separable Gaussian blur over the last two axes (zero padding), radius 3 s."""
+    r = max(1, int(math.ceil(3 * s)))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
+    k /= k.sum()
+    out = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, p)
+    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -2, out)
+
+
+def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10):
+    """(K, H, W) logits -> (mode (K, 2) xy in heatmap pixels, cov (K, 2, 2), sigma (K,) pixels)."""
+    K, H, W = logits.shape
+    pi = softmax2d(logits)
+    smooth = _gauss_blur(pi, kernel_sigma)
+    flat = smooth.reshape(K, -1).argmax(1)
+    y = np.stack([flat % W, flat // W], 1).astype(np.float64)
+    ys, xs = np.mgrid[0:H, 0:W]
+    mu = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)  # (HW, 2)
+    P = pi.reshape(K, -1)
+    for _ in range(iters):
+        d2 = ((y[:, None, :] - mu[None]) ** 2).sum(-1)
+        w = P * np.exp(-0.5 * d2 / kernel_sigma ** 2)
+        ws = w.sum(1, keepdims=True)
+        y = np.where(ws > 1e-300, (w @ mu) / np.maximum(ws, 1e-300), y)
+    diff = y[:, None, :] - mu[None]  # (K, HW, 2)
+    cov = np.einsum("kn,kni,knj->kij", P, diff, diff) + kernel_sigma ** 2 * np.eye(2)
+    sigma = np.linalg.det(cov) ** 0.25
+    return y, cov, sigma
+
+
+def top2_decode(heatmaps: np.ndarray) -> np.ndarray:
+    """Seed 003 style: the heatmap-weighted mean of the best pixel and its best 8-neighbour.
+    (K, H, W) -> (K, 2) xy in heatmap pixels."""
+    K, H, W = heatmaps.shape
+    out = np.zeros((K, 2))
+    for k in range(K):
+        h = heatmaps[k]
+        i = int(h.argmax())
+        y0, x0 = divmod(i, W)
+        best, by, bx = -np.inf, y0, x0
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                yy, xx = y0 + dy, x0 + dx
+                if (dy or dx) and 0 <= yy < H and 0 <= xx < W and h[yy, xx] > best:
+                    best, by, bx = h[yy, xx], yy, xx
+        v1, v2 = max(h[y0, x0], 0.0), max(best, 0.0)
+        if v1 + v2 <= 0:
+            out[k] = (x0, y0)
+        else:
+            out[k] = ((v1 * x0 + v2 * bx) / (v1 + v2), (v1 * y0 + v2 * by) / (v1 + v2))
+    return out
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -60, 60)))
+
+
+def softplus(x):
+    x = np.asarray(x, np.float64)
+    return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+
+
+def probability_with_sigma(logit, sigma_logit):
+    """Seed 000 heads: a logit f and a pre-softplus std. Training (Eq. 5-6) uses the two-logit form
+    [-f, f], so P(y = 1 | f) = sigmoid(2 f) and the noisy logit is 2 (f + sigma eps). The reported
+    probability is E[sigmoid(2 (f + sigma eps))], eps ~ N(0, 1), by the probit approximation
+    sigmoid(2 f / sqrt(1 + pi (2 sigma)^2 / 8)); its reported std is the delta-method value
+    2 q (1 - q) sigma with q = sigmoid(2 f), clipped to [0, 0.5]."""
+    f = np.asarray(logit, np.float64)
+    s = softplus(sigma_logit)
+    p = sigmoid(2 * f / np.sqrt(1 + math.pi * (2 * s) ** 2 / 8))
+    q = sigmoid(2 * f)
+    return p, np.clip(2 * q * (1 - q) * s, 0, 0.5)

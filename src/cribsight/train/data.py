@@ -1,0 +1,82 @@
+"""Shard datasets for training: mixed sampling, input normalisation and target construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.build import load_shards
+from ..data.sample import EXTERNAL, SELF, VISIBLE
+
+MEAN, STD = 0.5, 0.5  # input = (rgb / 255 - 0.5) / 0.5, in [-1, 1]
+
+
+@dataclass
+class Batch:
+    image: torch.Tensor  # (N, 3, S, S) normalised
+    landmarks: torch.Tensor  # (N, 68, 2) input pixels
+    loc_known: torch.Tensor  # (N, 68) bool: location known and inside the crop
+    visible: torch.Tensor  # (N, 68) float 1 visible, 0 hidden, -1 unknown
+    pose: torch.Tensor  # (N, 3) degrees, NaN unknown
+    mask: torch.Tensor  # (N, 1, S, S) occluder on the face
+    parts: torch.Tensor  # (N, 4, 2) long, -1 unknown
+    eyes_open: torch.Tensor  # (N,) long, -1 unknown
+
+
+class ShardSet:
+    """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
+    mixed-dataset sampling)."""
+
+    def __init__(self, sources: list[dict], limit: int | None = None):
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.ratios: list[float] = []
+        for s in sources:
+            self.parts.append(load_shards(Path(s["path"]), limit))
+            self.ratios.append(float(s.get("ratio", 1.0)))
+        r = np.array(self.ratios)
+        self.ratios = list(r / r.sum())
+        self.size = self.parts[0]["image"].shape[1]
+
+    def __len__(self) -> int:
+        return sum(len(p["image"]) for p in self.parts)
+
+    def sample_indices(self, rng: np.random.Generator, n: int) -> list[tuple[int, int]]:
+        which = rng.choice(len(self.parts), size=n, p=self.ratios)
+        return [(int(w), int(rng.integers(len(self.parts[w]["image"])))) for w in which]
+
+    def batch(self, idx: list[tuple[int, int]], input_size: int) -> Batch:
+        def take(key):
+            return np.stack([self.parts[w][key][i] for w, i in idx])
+
+        img = torch.from_numpy(take("image")).permute(0, 3, 1, 2).float() / 255.0
+        S = img.shape[-1]
+        if input_size != S:
+            img = F.interpolate(img, size=(input_size, input_size), mode="bilinear", antialias=True, align_corners=False)
+        img = (img - MEAN) / STD
+        k = input_size / S
+        lm = torch.from_numpy(take("landmarks")).float()
+        lm = (lm + 0.5) * k - 0.5  # pixel centres at integers in both frames
+        vis = torch.from_numpy(take("visibility")).long()
+        inside = (lm >= 0).all(-1) & (lm <= input_size - 1).all(-1)
+        loc_known = ((vis == VISIBLE) | (vis == EXTERNAL) | (vis == SELF)) & inside
+        visible = torch.where(vis == VISIBLE, 1.0, 0.0)
+        visible = torch.where(vis < 0, -1.0, visible)
+        m = torch.from_numpy(take("mask") * take("face_mask")).float()[:, None]
+        if input_size != S:
+            m = F.interpolate(m, size=(input_size, input_size), mode="area")
+        return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
+                     torch.from_numpy(take("parts")).long(), torch.from_numpy(take("eyes_open")).long())
+
+
+def to_heatmap(xy: torch.Tensor, input_size: int, hm_size: int) -> torch.Tensor:
+    """Input pixel coordinates -> heatmap pixel coordinates (pixel centres at integers)."""
+    stride = input_size / hm_size
+    return (xy + 0.5) / stride - 0.5
+
+
+def from_heatmap(xy, input_size: int, hm_size: int):
+    stride = input_size / hm_size
+    return (xy + 0.5) * stride - 0.5

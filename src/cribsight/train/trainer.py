@@ -1,0 +1,379 @@
+"""CPU-first trainer: ``cribsight train CONFIG`` and ``cribsight export RUN``.
+
+Deterministic given the seed (numpy sampling, torch init); resumable (``checkpoint.pt`` holds the
+model, optimiser, step and RNG states); metrics as CSV and JSON, loss/metric curves as PNG; the
+resolved config is saved beside every run.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import schema
+from ..runtime import WEIGHTS_DIR
+from ..types import PART_NAMES
+from . import losses as L
+from .data import Batch, ShardSet, to_heatmap
+from .models import REGISTRY, build_model, rot6d_to_matrix_t
+
+
+@dataclass
+class TrainConfig:
+    model: str = "cribnet"
+    model_config: dict = field(default_factory=dict)
+    train: list = field(default_factory=list)  # [{path, ratio}]
+    val: str | None = None
+    out: str = "runs/cribnet"
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2
+    checkpoint_every: int = 200
+    val_every: int = 500
+    val_limit: int = 1000
+    mc_samples: int = 25  # seed 000: T = 25
+    loss_weights: dict = field(default_factory=lambda: {
+        "landmarks": 1.0, "visibility": 1.0, "mask": 1.0, "pose": 1.0, "occ": 1.0, "cov": 1.0, "eyes": 1.0})
+    kernel_sigma: float = 1.0  # KDN Gaussian kernel, heatmap pixels
+    train_limit: int | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            from ..errors import InputError
+
+            raise InputError("train config", f"keys from {sorted(names)}", str(sorted(unknown)))
+        return cls(**d)
+
+
+def load_train_config(path: Path) -> TrainConfig:
+    import yaml
+
+    p = Path(path)
+    d = yaml.safe_load(p.read_text()) or {}
+    for item in d.get("train", []):
+        if str(item["path"]).startswith("."):
+            item["path"] = str((p.parent / item["path"]).resolve())
+    if d.get("val") and str(d["val"]).startswith("."):
+        d["val"] = str((p.parent / d["val"]).resolve())
+    if d.get("out") and str(d["out"]).startswith("."):
+        d["out"] = str((p.parent / d["out"]).resolve())
+    return TrainConfig.from_dict(d)
+
+
+def mean_face_68() -> torch.Tensor:
+    v = np.load(WEIGHTS_DIR / "canonical_face_468.npy")[list(schema.MESH468_TO_IBUG68)] * [1, -1, -1]
+    return torch.tensor(v, dtype=torch.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Loss terms of one model family on one batch (unweighted)."""
+    S = b.image.shape[-1]
+    terms: dict[str, torch.Tensor] = {}
+    pose_ok = torch.isfinite(b.pose).all(-1)
+    pose = torch.nan_to_num(b.pose)
+    if name in ("cribnet", "kdn", "lponet", "mnn"):
+        hm = out["heatmaps"]
+        hs = hm.shape[-1]
+        tgt = to_heatmap(b.landmarks, S, hs)
+        if name == "lponet":
+            gt = L.gaussian_heatmaps(tgt, hs, hs)
+            stacks = out.get("heatmaps_stacks", [hm])
+            terms["landmarks"] = sum(L.scaled_heatmap_loss(h, gt, weight=b.loc_known) for h in stacks) / len(stacks)
+        elif name == "mnn":
+            terms["landmarks"] = L.kdn_nll(hm, tgt, b.loc_known, kernel="uniform")  # softmax cross-entropy
+        else:
+            stacks = out.get("heatmaps_stacks", [hm])
+            terms["landmarks"] = sum(L.kdn_nll(h, tgt, b.loc_known, "gaussian", cfg.kernel_sigma) for h in stacks) / len(stacks)
+    if "visibility" in out:
+        terms["visibility"] = L.masked_bce(out["visibility"], b.visible)
+    if "mask" in out:
+        m = F.interpolate(b.mask, size=out["mask"].shape[-2:], mode="area")
+        masks = out.get("mask_stacks", [out["mask"]])
+        terms["mask"] = sum(L.mask_bce(x, m) for x in masks) / len(masks)
+    if "rot6d" in out:
+        R = rot6d_to_matrix_t(out["rot6d"])
+        terms["pose"] = L.geodesic_loss(R, L.euler_to_matrix_t(pose), pose_ok)
+    if "pose6" in out:
+        terms["pose"] = L.pose_direct_loss(out["pose6"][:, :3] / 30.0, pose / 30.0, pose_ok)
+        w = b.loc_known & (b.visible > 0)
+        terms["projection"] = L.projection_loss(out["pose6_proj"], mean_face_68(), b.landmarks / S, w) * 10
+    T = cfg.mc_samples
+    if name == "bmtl":
+        occ, cov = _bmtl_labels(b.parts)
+        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen)
+        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen)
+        pres = _presence_maps(b, out["presence"].shape[-1])
+        n = pres.shape[0]
+        terms["landmarks"] = L.heteroscedastic_mc_loss(out["presence"].reshape(n, -1), out["presence_sigma"].reshape(n, -1),
+                                                        pres.reshape(n, -1), T, gen)
+    elif "occ" in out:
+        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], b.parts[:, :, 0], T, gen)
+        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen)
+    if "eyes" in out:
+        terms["eyes"] = L.heteroscedastic_mc_loss(out["eyes"], out["eyes_sigma"], b.eyes_open[:, None], T, gen)
+    return terms
+
+
+def _bmtl_labels(parts: torch.Tensor):
+    """Our per-part labels -> seed 000's: occlusion (an eye, both eyes, nose, mouth), cover (eyes, nose, mouth)."""
+    eo = parts[:, 0:2, 0]
+    any_eye = torch.where((eo == 1).any(1), 1, torch.where((eo == 0).all(1), 0, -1))
+    both = torch.where((eo == 1).all(1), 1, torch.where((eo == 0).any(1), 0, -1))
+    occ = torch.stack([any_eye, both, parts[:, 2, 0], parts[:, 3, 0]], 1)
+    ec = parts[:, 0:2, 1]
+    eyes_cov = torch.where((ec == 1).all(1), 1, torch.where((ec == 0).all(1), 0, -1))
+    cov = torch.stack([eyes_cov, parts[:, 2, 1], parts[:, 3, 1]], 1)
+    return occ, cov
+
+
+def _presence_maps(b: Batch, g: int) -> torch.Tensor:
+    """Seed 000: 3 maps (eyes, nose, mouth) on a g x g grid: 1 where a visible landmark of the group falls."""
+    S = b.image.shape[-1]
+    out = torch.zeros(b.image.shape[0], 3, g, g, dtype=torch.long)
+    groups = [range(36, 48), range(27, 36), range(48, 68)]
+    cell = torch.clamp((b.landmarks / S * g).long(), 0, g - 1)
+    for k, idx in enumerate(groups):
+        idx = list(idx)
+        for n in range(b.image.shape[0]):
+            v = (b.visible[n, idx] > 0) & b.loc_known[n, idx]
+            c = cell[n, idx][v]
+            out[n, k, c[:, 1], c[:, 0]] = 1
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
+    """Quick validation figures on held-out shards (numpy decoding shared with the runtime)."""
+    from ..analyze.decode import kdn_decode, probability_with_sigma
+    from ..eval.metrics import BinaryClassification, auroc
+    from ..geometry import euler_from_matrix
+
+    model.eval()
+    part = data.parts[0]
+    n = min(cfg.val_limit, len(part["image"]))
+    input_size = model.cfg.input_size
+    res: dict = {}
+    cls = BinaryClassification([f"cov_{p}" for p in PART_NAMES] + [f"occ_{p}" for p in PART_NAMES])
+    vis_s, vis_y, nme, pose_err = [], [], [], []
+    sig_vis, sig_occ = [], []
+    for start in range(0, n, 64):
+        idx = [(0, i) for i in range(start, min(n, start + 64))]
+        b = data.batch(idx, input_size)
+        out = model(b.image)
+        if "occ" in out and name != "bmtl":
+            po, _ = probability_with_sigma(out["occ"].numpy(), out["occ_sigma"].numpy())
+            pc, _ = probability_with_sigma(out["cov"].numpy(), out["cov_sigma"].numpy())
+            cls.update(np.concatenate([pc, po], 1), np.concatenate([b.parts[:, :, 1].numpy(), b.parts[:, :, 0].numpy()], 1))
+        if "visibility" in out:
+            vis_s.append(torch.sigmoid(out["visibility"]).numpy().ravel())
+            vis_y.append(b.visible.numpy().ravel())
+        if "heatmaps" in out and name != "lponet":
+            hs = out["heatmaps"].shape[-1]
+            for k in range(len(idx)):
+                mode, _, sig = kdn_decode(out["heatmaps"][k].numpy(), cfg.kernel_sigma)
+                pred = (mode + 0.5) * (input_size / hs) - 0.5
+                gt = b.landmarks[k].numpy()
+                known = b.loc_known[k].numpy()
+                io = np.linalg.norm(gt[36] - gt[45])
+                if known.sum() > 10 and io > 1:
+                    nme.append(float(np.linalg.norm(pred - gt, axis=1)[known].mean() / io))
+                v = b.visible[k].numpy()
+                sig_vis += list(sig[(v > 0) & known])
+                sig_occ += list(sig[(v == 0) & known])
+        if "rot6d" in out:
+            Rs = rot6d_to_matrix_t(out["rot6d"]).numpy()
+            for k in range(len(idx)):
+                if torch.isfinite(b.pose[k]).all():
+                    ypr = np.array(euler_from_matrix(Rs[k]))
+                    pose_err.append(np.abs((ypr - b.pose[k].numpy() + 180) % 360 - 180).mean())
+    c = cls.compute()
+    if cls.p:
+        res["covered_f1"] = {p: c["per_class"][f"cov_{p}"]["f1"] for p in PART_NAMES}
+        res["covered_auroc"] = {p: c["per_class"][f"cov_{p}"]["auroc"] for p in PART_NAMES}
+        res["occluded_auroc"] = {p: c["per_class"][f"occ_{p}"]["auroc"] for p in PART_NAMES}
+        res["part_ece"] = c["ece_all"]
+    if vis_s:
+        s, y = np.concatenate(vis_s), np.concatenate(vis_y)
+        res["visibility_auroc"] = auroc(s[y >= 0], y[y >= 0] > 0)
+    if nme:
+        res["nme_interocular"] = float(np.mean(nme))
+    if sig_vis and sig_occ:
+        res["sigma_visible"] = float(np.mean(sig_vis))
+        res["sigma_occluded"] = float(np.mean(sig_occ))
+    if pose_err:
+        res["pose_mae"] = float(np.mean(pose_err))
+    model.train()
+    return res
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = print,
+          progress: Callable | None = None, stop_after: int | None = None) -> Path:
+    """Train (or resume) the run in ``cfg.out``. ``stop_after``: checkpoint and return at that step of
+    the schedule, so a long run can be done in pieces on a CPU budget."""
+    import yaml
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, cfg.model_config)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+    ck = out / "checkpoint.pt"
+    if resume and ck.exists():
+        state = torch.load(ck, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        rng.bit_generator.state = state["rng"]
+        gen.set_state(state["gen"])
+        log(f"resumed at step {step}")
+    data = ShardSet(cfg.train, cfg.train_limit)
+    val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
+    log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
+    metrics_csv = out / "metrics.csv"
+    new_csv = not metrics_csv.exists() or step == 0
+    fh = open(metrics_csv, "w" if new_csv else "a", newline="")
+    writer = None
+    history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() and step else {"train": [], "val": []}
+    model.train()
+    t0 = time.perf_counter()
+    end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    steps_iter = range(step, end)
+    if progress:
+        steps_iter = progress(steps_iter)
+    for step in steps_iter:
+        b = data.batch(data.sample_indices(rng, cfg.batch_size), model.cfg.input_size)
+        outs = model(b.image)
+        terms = compute_losses(cfg.model, outs, b, cfg, gen)
+        loss = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in terms.items())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        row = {"step": step + 1, "loss": float(loss.detach()), "lr": sched.get_last_lr()[0],
+               "sec": round(time.perf_counter() - t0, 2), **{k: float(v.detach()) for k, v in terms.items()}}
+        if writer is None:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new_csv:
+                writer.writeheader()
+        writer.writerow(row)
+        history["train"].append(row)
+        if (step + 1) % 20 == 0:
+            fh.flush()
+        if val is not None and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
+            v = {"step": step + 1, **_flat(validate(model, cfg.model, val, cfg))}
+            history["val"].append(v)
+            log(json.dumps(v))
+        if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                        "step": step + 1, "rng": rng.bit_generator.state, "gen": gen.get_state(),
+                        "model_name": cfg.model, "model_config": dataclasses.asdict(model.cfg)}, ck)
+            (out / "metrics.json").write_text(json.dumps(history) + "\n")
+    fh.close()
+    (out / "metrics.json").write_text(json.dumps(history) + "\n")
+    plot_curves(history, out)
+    return out
+
+
+def plot_curves(history: dict, out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    tr = history["train"]
+    if not tr:
+        return
+    keys = [k for k in tr[0] if k not in ("step", "lr", "sec")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    steps = np.array([r["step"] for r in tr])
+    for k in keys:
+        y = np.array([r.get(k, np.nan) for r in tr], float)
+        w = max(1, len(y) // 50)
+        ys = np.convolve(y, np.ones(w) / w, mode="valid")
+        axes[0].plot(steps[w - 1:], ys, label=k)
+    axes[0].set(xlabel="step", ylabel="loss (smoothed)", yscale="symlog", title="training losses")
+    axes[0].legend(fontsize=7)
+    va = history.get("val", [])
+    if va:
+        for k in va[0]:
+            if k == "step":
+                continue
+            axes[1].plot([r["step"] for r in va], [r.get(k) for r in va], "o-", label=k)
+        axes[1].set(xlabel="step", title="validation")
+        axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------
+def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Path:
+    """Export the run's model to ONNX (outputs in ``OUTPUTS`` order) with a manifest entry beside it."""
+    run = Path(run)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    model = build_model(state["model_name"], state["model_config"])
+    model.load_state_dict(state["model"])
+    model.eval()
+    size = model.cfg.input_size
+    x = torch.zeros(1, 3, size, size)
+    names = list(type(model).OUTPUTS)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            o = self.m(x)
+            return tuple(o[k] for k in names)
+
+    out_path = Path(out_path) if out_path else run / f"{state['model_name']}.onnx"
+    torch.onnx.export(Wrap(model), (x,), str(out_path), input_names=["input"], output_names=names, opset_version=opset,
+                      dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}, dynamo=False)
+    entry = {
+        "kind": "face_analysis", "model": state["model_name"], "model_config": state["model_config"],
+        "input": {"name": "input", "shape": [1, 3, size, size], "layout": "NCHW", "color": "RGB", "dtype": "float32",
+                  "normalisation": "(rgb / 255 - 0.5) / 0.5",
+                  "crop": "square around the 68 landmarks' box centre, side 1.6 x its largest side, rotated so the eyes are level"},
+        "outputs": {n: {"name": n} for n in names},
+        "landmark_scheme": "ibug68", "kernel_sigma": 1.0, "steps": state["step"],
+    }
+    (out_path.with_suffix(".json")).write_text(json.dumps(entry, indent=2) + "\n")
+    return out_path

@@ -1,0 +1,120 @@
+"""Losses against hand-computed values, with gradient checks (float64)."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the train extra (torch)")
+
+from cribsight.train import losses as L  # noqa: E402
+from cribsight.train.models import rot6d_to_matrix_t  # noqa: E402
+
+
+def test_hetero_mc_zero_sigma_is_log_of_mean_probability():
+    f = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([[1, 1, -1]])
+    # Eq. 6 uses the two-logit form [-f, f], whose softmax gives P(y = 1) = sigmoid(2 f).
+    # sigma -> softplus(-50) ~ 0: L = -log(mean(sigmoid(4), sigmoid(-2))) over the two known classes
+    val = L.heteroscedastic_mc_loss(f, torch.full_like(f, -50.0), y, T=4)
+    exp = -math.log((1 / (1 + math.exp(-4)) + 1 / (1 + math.exp(2))) / 2)
+    assert val.item() == pytest.approx(exp, abs=1e-9)
+
+
+def test_hetero_mc_with_given_noise_hand_value():
+    f = torch.tensor([[1.0]], dtype=torch.float64)
+    raw = torch.tensor([[math.log(math.e - 1)]], dtype=torch.float64)  # softplus = 1
+    eps = torch.tensor([[[1.0]], [[-1.0]]], dtype=torch.float64)  # T = 2: y_hat = 2, 0
+    val = L.heteroscedastic_mc_loss(f, raw, torch.tensor([[0]]), eps=eps)
+    # label 0: probability sigmoid(-2 y_hat): (sigmoid(-4) + sigmoid(0)) / 2
+    exp = -math.log((1 / (1 + math.exp(4)) + 0.5) / 2)
+    assert val.item() == pytest.approx(exp, abs=1e-12)
+
+
+def test_hetero_mc_unknown_only_sample_contributes_nothing_and_gradcheck():
+    f = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[1, 0, -1, 1], [-1, -1, -1, -1], [0, 0, 1, -1]])
+    eps = torch.randn(5, 3, 4, dtype=torch.float64)
+    torch.autograd.gradcheck(lambda a, b: L.heteroscedastic_mc_loss(a, b, y, eps=eps), (f, s))
+    all_unknown = L.heteroscedastic_mc_loss(f[1:2], s[1:2], y[1:2], eps=eps[:, 1:2])
+    assert all_unknown.item() == 0.0
+
+
+def test_kdn_nll_uniform_is_categorical():
+    logits = torch.zeros(1, 1, 3, 4, dtype=torch.float64)
+    logits[0, 0, 1, 2] = math.log(5.0)  # weights: 5 at (x=2, y=1), 1 elsewhere: pi = 5/16
+    val = L.kdn_nll(logits, torch.tensor([[[2.2, 0.9]]], dtype=torch.float64), kernel="uniform")
+    assert val.item() == pytest.approx(-math.log(5 / 16))
+
+
+def test_kdn_nll_gaussian_single_spike_hand_value():
+    logits = torch.full((1, 1, 9, 9), -1e4, dtype=torch.float64)
+    logits[0, 0, 4, 4] = 0.0  # all mass at (4, 4)
+    y = torch.tensor([[[5.0, 4.0]]], dtype=torch.float64)  # one pixel away
+    val = L.kdn_nll(logits, y, kernel="gaussian", kernel_sigma=1.0)
+    assert val.item() == pytest.approx(0.5 + math.log(2 * math.pi), abs=1e-9)
+    lg = torch.randn(2, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    tgt = torch.rand(2, 3, 2, dtype=torch.float64) * 4
+    torch.autograd.gradcheck(lambda a: L.kdn_nll(a, tgt, torch.tensor([[1, 0, 1], [1, 1, 1]])), (lg,))
+
+
+def test_geodesic_and_6d():
+    from cribsight.geometry import matrix_from_euler
+
+    R1 = torch.tensor(matrix_from_euler(0, 0, 0))[None]
+    R2 = torch.tensor(matrix_from_euler(30, 0, 0))[None]
+    assert L.geodesic_loss(R2, R1).item() == pytest.approx(math.radians(30))
+    x = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    R = rot6d_to_matrix_t(x)
+    assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(4, 3, 3), atol=1e-10)
+    from cribsight.geometry import rot6d_to_matrix
+
+    assert np.allclose(R.detach().numpy(), rot6d_to_matrix(x.detach().numpy()))
+    Rg = torch.tensor(np.stack([matrix_from_euler(10 * i, 5, -3) for i in range(4)]))
+    torch.autograd.gradcheck(lambda a: L.geodesic_loss(rot6d_to_matrix_t(a), Rg), (x,))
+
+
+def test_euler_to_matrix_matches_numpy():
+    from cribsight.geometry import matrix_from_euler
+
+    ypr = torch.tensor([[25.0, -12.0, 40.0]], dtype=torch.float64)
+    assert np.allclose(L.euler_to_matrix_t(ypr)[0].numpy(), matrix_from_euler(25, -12, 40))
+
+
+def test_scaled_heatmap_loss_hand_value():
+    gt = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    gt[0, 0, 2, 2] = 1.0
+    pred = torch.zeros_like(gt)
+    # omega = 2, W = 10: error only at the centre: (2 - 0)^2 * (10 * 1 + 1) = 44 over 25 pixels
+    assert L.scaled_heatmap_loss(pred, gt, omega=2.0, W=10.0).item() == pytest.approx(44 / 25)
+    # M covers the 3x3 dilation; a prediction of 1 everywhere: 9 mask pixels weigh 11, 16 others 1
+    pred = torch.ones_like(gt)
+    exp = ((2 - 1) ** 2 * 11 + 8 * 1 * 11 + 16 * 1) / 25
+    assert L.scaled_heatmap_loss(pred, gt, omega=2.0, W=10.0).item() == pytest.approx(exp)
+
+
+def test_gaussian_heatmap_peak_and_outside():
+    hm = L.gaussian_heatmaps(torch.tensor([[[3.0, 4.0], [-5.0, 2.0]]]), 8, 8)
+    assert hm[0, 0].max().item() == pytest.approx(1.0) and hm[0, 0, 4, 3].item() == pytest.approx(1.0)
+    assert hm[0, 1].abs().sum().item() == 0.0
+
+
+def test_projection_loss_zero_at_truth_and_gradcheck():
+    from cribsight.runtime import WEIGHTS_DIR
+    from cribsight import schema
+
+    face = np.load(WEIGHTS_DIR / "canonical_face_468.npy")[list(schema.MESH468_TO_IBUG68)] * [1, -1, -1]
+    X = torch.tensor(face, dtype=torch.float64)
+    pose = torch.tensor([[20.0, -10.0, 5.0, 30.0, 40.0, math.log(2.0)]], dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        R = L.euler_to_matrix_t(pose[:, :3])
+        target = 2.0 * torch.einsum("nij,kj->nki", R[:, :2], X) + torch.tensor([30.0, 40.0], dtype=torch.float64)
+    assert L.projection_loss(pose, X, target).item() == pytest.approx(0.0, abs=1e-9)
+    torch.autograd.gradcheck(lambda p: L.projection_loss(p, X, target + 0.5), (pose,))
+
+
+def test_masked_bce_ignores_unknown():
+    lg = torch.tensor([0.0, 3.0, -2.0], dtype=torch.float64)
+    y = torch.tensor([1, -1, 0])
+    exp = (math.log(2) + math.log(1 + math.exp(-2))) / 2
+    assert L.masked_bce(lg, y).item() == pytest.approx(exp)

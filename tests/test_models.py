@@ -1,0 +1,106 @@
+"""Every model in its tiny configuration: forward shapes, ONNX export parity, trainer determinism
+and resumption, and the runtime decoding of an exported CribNet."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the train extra (torch)")
+
+from cribsight.train.models import REGISTRY, TINY, build_model  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_tiny_forward_shapes(name):
+    torch.manual_seed(0)
+    m = build_model(name, TINY[name]).eval()
+    s = TINY[name]["input_size"]
+    out = m(torch.randn(2, 3, s, s))
+    assert set(type(m).OUTPUTS) <= set(out)
+    for k, v in out.items():
+        assert v.shape[0] == 2 and torch.isfinite(v).all(), k
+    if "heatmaps" in out:
+        assert out["heatmaps"].shape[1] == 68
+
+
+def test_mnn_encoder_only_mode():
+    m = build_model("mnn", TINY["mnn"]).eval()
+    out = m(torch.randn(1, 3, 32, 32), pose_only=True)
+    assert set(out) == {"pose6", "pose6_proj"} and out["pose6"].shape == (1, 6)
+
+
+def _shards(tmp_path, n=24, S=64, seed=0):
+    rng = np.random.default_rng(seed)
+    d = tmp_path / "shards"
+    d.mkdir()
+    lm = rng.uniform(10, 54, (n, 68, 2)).astype(np.float32)
+    vis = rng.choice([0, 0, 0, 1, 2], (n, 68)).astype(np.int8)
+    arrays = {
+        "image": rng.integers(0, 255, (n, S, S, 3), dtype=np.uint8), "landmarks": lm, "visibility": vis,
+        "pose": rng.uniform(-30, 30, (n, 3)).astype(np.float32), "mask": rng.integers(0, 2, (n, S, S), dtype=np.uint8),
+        "face_mask": np.ones((n, S, S), np.uint8), "parts": rng.choice([-1, 0, 1], (n, 4, 2)).astype(np.int8),
+        "cover_fraction": np.zeros((n, 4), np.float32), "eyes_open": rng.choice([-1, 0, 1], n).astype(np.int8),
+        "family": np.zeros(n, np.int8), "angle": np.zeros(n, np.float32), "infrared": np.zeros(n, bool),
+        "flipped": np.zeros(n, bool), "source": np.array(["t"] * n),
+    }
+    np.savez(d / "shard-00000.npz", **arrays)
+    (d / "manifest.json").write_text(json.dumps({"shards": ["shard-00000.npz"]}))
+    return d
+
+
+def _cfg(tmp_path, shards, out, steps, model="cribnet"):
+    from cribsight.train.trainer import TrainConfig
+
+    return TrainConfig(model=model, model_config=TINY[model], train=[{"path": str(shards), "ratio": 1.0}], val=str(shards),
+                       out=str(out), steps=steps, batch_size=4, lr=1e-3, checkpoint_every=2, val_every=1000, val_limit=8,
+                       mc_samples=3, threads=1)
+
+
+@pytest.mark.parametrize("model", sorted(REGISTRY))
+def test_every_model_trains_a_few_steps(tmp_path, model):
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 3, model), log=lambda m: None)
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4 and "loss" in rows[0]
+    assert all(np.isfinite(float(r.split(",")[1])) for r in rows[1:])
+    assert (run / "config.yaml").exists() and (run / "checkpoint.pt").exists()
+
+
+def test_resume_equals_a_straight_run(tmp_path):
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    straight = train(_cfg(tmp_path, shards, tmp_path / "a", 6), log=lambda m: None)
+    train(_cfg(tmp_path, shards, tmp_path / "b", 6), log=lambda m: None, stop_after=4)  # interrupted at step 4
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["step"] == 4
+    resumed = train(_cfg(tmp_path, shards, tmp_path / "b", 6), log=lambda m: None)
+    sa = torch.load(straight / "checkpoint.pt", weights_only=False)["model"]
+    sb = torch.load(resumed / "checkpoint.pt", weights_only=False)["model"]
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
+
+
+@pytest.mark.parametrize("model", sorted(REGISTRY))
+def test_onnx_export_parity(tmp_path, model):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx", reason="torch.onnx.export needs the onnx package")
+    from cribsight.train.trainer import export_onnx, train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 2, model), log=lambda m: None)
+    path = export_onnx(run)
+    m = build_model(model, TINY[model])
+    m.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=False)["model"])
+    m.eval()
+    s = TINY[model]["input_size"]
+    x = torch.randn(2, 3, s, s)
+    with torch.no_grad():
+        ref = m(x)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {"input": x.numpy()})
+    for name, o in zip(type(m).OUTPUTS, outs):
+        assert np.abs(o - ref[name].numpy()).max() <= 1e-4, name
+    entry = json.loads(path.with_suffix(".json").read_text())
+    assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(type(m).OUTPUTS)
