@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 with venv):
 #   make demo   installs cribsight in .venv and runs the embedded demo
-#   make test   installs the development extra in .venv and runs the test suite
+#   make test   installs the dev and train extras in .venv and runs the test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,train]'
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

@@ -150,3 +150,33 @@ def test_report_and_compare(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "+2.0000" in proc.stdout
+
+
+def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("# test\nfile_name,face,covered,eyes\n"
+                      "a.jpg,visible,mouth,open\nb.jpg,visible,,closed\nc.jpg,turned_away,,unknown\n")
+    parts_a = {k: PartState(occluded=0.9 if k == "mouth" else 0.1, covered=0.8 if k == "mouth" else 0.1)
+               for k in ("eye_left", "eye_right", "nose", "mouth")}
+    parts_b = {k: PartState(occluded=0.1, covered=0.3) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    from cribsight.types import Probability
+
+    fa = Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts_a, eyes_open=Probability(0.9))
+    fb = Face(box=(135, 135, 165, 165), score=0.9, detector="t", parts=parts_b, eyes_open=Probability(0.2))
+    fc = Face(box=(0, 0, 10, 10), score=0.5, detector="t", parts=parts_b)  # turned away, reported all clear
+    lines = [FrameResult("a.jpg", 0, 0, 200, 200, (fa,)), FrameResult("b.jpg", 0, 0, 200, 200, (fb,)),
+             FrameResult("c.jpg", 0, 0, 200, 200, (fc,))]
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(x.to_json() for x in lines) + "\n")
+    r = B.syrip_dev(syrip_dir, B.predictions_from_jsonl(f), labels=labels)
+    assert r["visible_faces"] == 2 and r["visible_face_recall"] == 1.0
+    assert r["mouth_covered_auroc"] == 1.0 and r["eyes_open_auroc"] == 1.0
+    assert r["turned_away_or_face_down"] == 1 and r["all_clear_rate_when_turned_away"] == 1.0
+
+
+def test_dev_labels_file_is_well_formed():
+    rows = B.read_dev_labels()
+    assert len(rows) == 72 and len({r["file_name"] for r in rows}) == 72
+    assert {r["face"] for r in rows} <= {"visible", "turned_away", "face_down"}
+    assert {r["eyes"] for r in rows} <= {"open", "closed", "unknown"}
+    assert all(set(r["covered"]) <= {"eyes", "nose", "mouth"} for r in rows)

@@ -104,3 +104,17 @@ def test_onnx_export_parity(tmp_path, model):
         assert np.abs(o - ref[name].numpy()).max() <= 1e-4, name
     entry = json.loads(path.with_suffix(".json").read_text())
     assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(type(m).OUTPUTS)
+
+
+def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
+    from cribsight.eval import benchmarks as B
+    from cribsight.train.trainer import export_onnx, train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 2), log=lambda m: None)
+    path = export_onnx(run)
+    r = B.synthetic(shards, model=str(path), limit=12)
+    assert r["samples"] == 12
+    assert 0.0 <= r["visibility_auroc"] <= 1.0 and 0.0 <= r["mask_miou"] <= 1.0
+    assert r["sigma_visible_px"] > 0 and r["pose_mae_mean"] >= 0
+    assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}

@@ -241,8 +241,15 @@ BENCHMARKS = {  # name -> (function name, default data folder under ../shared/da
     "aflw2000": ("aflw2000", "aflw2000_sample"),
     "aflw2000-so": ("aflw2000_so", "aflw2000_sample"),
     "robustness": ("robustness", "aflw2000_sample"),
+    "syrip-dev": ("syrip_dev", "syrip"),
+    "synthetic": ("synthetic", "./out/shards/holdout"),  # built by: cribsight data build configs/data/holdout.yaml
 }
-MODELS = ("pretrained",)
+MODELS = ("cribnet", "pretrained")
+
+
+def _default_folder(name: str) -> Path:
+    sub = BENCHMARKS[name][1]
+    return Path(sub) if sub.startswith("./") else SHARED / sub
 
 
 def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: Path | None) -> dict:
@@ -250,7 +257,7 @@ def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: 
 
     fn_name, _ = BENCHMARKS[name]
     kwargs: dict = {}
-    if name in ("utkface", "facemask"):
+    if name in ("utkface", "facemask", "synthetic"):
         kwargs["limit"] = limit
     if name in ("aflw2000-so", "robustness") and export is not None:
         kwargs["export"] = export / name
@@ -268,7 +275,7 @@ def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: 
 @app.command("eval")
 def eval_cmd(
     benchmarks: Optional[list[str]] = typer.Argument(None, help=f"one or more of {', '.join(BENCHMARKS)}, or 'all'"),
-    model: str = typer.Option("pretrained", help=f"model to evaluate: {', '.join(MODELS)}"),
+    model: str = typer.Option("cribnet", help=f"model to evaluate: {', '.join(MODELS)} (cribnet falls back to pretrained when no weights ship)"),
     predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions (output contract) instead of running a model"),
     data: Optional[Path] = typer.Option(None, help="data folder (default ../shared/data/<benchmark folder>); one benchmark only"),
     limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
@@ -306,16 +313,24 @@ def eval_cmd(
     if data is not None and len(names) != 1:
         console.print("[red]error[/red] --data: expected exactly one benchmark with it, found " + str(len(names)))
         raise typer.Exit(2)
+    if "synthetic" in names and (predictions is not None or model != "cribnet"):
+        console.print("[red]error[/red] synthetic: expected a shipped trained model (--model cribnet), found "
+                      + ("predictions" if predictions is not None else model))
+        raise typer.Exit(2)
     if predictions is not None:
         predict = B.predictions_from_jsonl(predictions)
     else:
-        predict = B.analyzer_predictor(_analyzer(None, None, None, None))
+        from .pipeline import Analyzer, AnalyzerConfig
+
+        predict = B.analyzer_predictor(Analyzer(AnalyzerConfig(model="auto" if model == "cribnet" else model)))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
-        base_predict = B.analyzer_predictor(_analyzer(None, None, None, None))
+        from .pipeline import Analyzer, AnalyzerConfig
+
+        base_predict = B.analyzer_predictor(Analyzer(AnalyzerConfig(model="pretrained")))
     results, bases, missing = [], [], []
     for name in names:
-        folder = data or SHARED / BENCHMARKS[name][1]
+        folder = data or _default_folder(name)
         if not folder.exists():
             console.print(f"[red]error[/red] {name}: expected data at {folder}, found nothing "
                           f"(see ../shared/data/README.md, or pass --data)")
@@ -323,7 +338,8 @@ def eval_cmd(
             continue
         res = _run_benchmark(name, folder, predict, limit, export)
         results.append(res)
-        bases.append(_run_benchmark(name, folder, base_predict, limit, None) if base_predict else None)
+        has_base = base_predict is not None and name != "synthetic"
+        bases.append(_run_benchmark(name, folder, base_predict, limit, None) if has_base else None)
     text = json.dumps(results[0] if len(results) == 1 else results, indent=2)
     print(text)
     if json_out:

@@ -93,10 +93,19 @@ class OnnxModel:
 
 
 def load_model(name: str, threads: int | None = None) -> OnnxModel:
+    """A shipped weight file by manifest name (sha256-checked), or any ``.onnx`` path that has its
+    manifest entry as JSON beside it (``cribsight export`` writes one), e.g. a run being evaluated."""
     import onnxruntime as ort
 
-    path = weight_path(name)
-    entry = manifest()["files"][name]
+    p = Path(name)
+    if p.suffix == ".onnx" and p.is_file():
+        side = p.with_suffix(".json")
+        if not side.is_file():
+            raise WeightsError(f"{p}: expected its manifest entry {side}, found nothing")
+        path, entry = p, json.loads(side.read_text())
+    else:
+        path = weight_path(name)
+        entry = manifest()["files"][name]
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or default_threads()
     opts.inter_op_num_threads = 1
@@ -106,7 +115,8 @@ def load_model(name: str, threads: int | None = None) -> OnnxModel:
     sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     expected = entry["input"]["shape"]
-    if list(inp.shape) != expected:
+    if len(inp.shape) != len(expected) or any(not isinstance(a, str) and a is not None and a != b
+                                               for a, b in zip(inp.shape, expected)):
         raise WeightsError(f"{name}: manifest input shape {expected}, model has {inp.shape}")
     outs = [entry["outputs"][k]["name"] for k in entry["outputs"]]
     return OnnxModel(name, entry, sess, inp.name, outs)
