@@ -40,6 +40,17 @@ def _progress() -> Progress:
                     console=console, transient=False, disable=not sys.stderr.isatty() and "CRIBSIGHT_PROGRESS" not in os.environ)
 
 
+def _tracker(prog: Progress, label: str):
+    """An ``iter``-like callable that shows a progress bar for what it iterates."""
+    def track(it):
+        items = list(it)
+        task = prog.add_task(label, total=len(items))
+        for x in items:
+            yield x
+            prog.advance(task)
+    return track
+
+
 def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None) -> dict:
     """Analyse inputs, writing one JSON line per frame (flushed) and optional renders.
     Returns a summary dict; failures never stop the batch."""
@@ -262,14 +273,7 @@ def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: 
     if name in ("aflw2000-so", "robustness") and export is not None:
         kwargs["export"] = export / name
     with _progress() as prog:
-        def progress(it):
-            items = list(it)
-            task = prog.add_task(name, total=len(items))
-            for x in items:
-                yield x
-                prog.advance(task)
-
-        return getattr(B, fn_name)(folder, predict, progress, **kwargs)
+        return getattr(B, fn_name)(folder, predict, _tracker(prog, name), **kwargs)
 
 
 @app.command("eval")
@@ -382,14 +386,7 @@ def data_build(
     if samples is not None:
         cfg.samples = samples
     with _progress() as prog:
-        def progress(it):
-            items = list(it)
-            task = prog.add_task("generate", total=len(items))
-            for x in items:
-                yield x
-                prog.advance(task)
-
-        man = build(cfg, out, progress, log=lambda m: console.print(m, highlight=False))
+        man = build(cfg, out, _tracker(prog, "generate"), log=lambda m: console.print(m, highlight=False))
     t = Table(title=f"cribsight data build: {man['samples']} samples ({man['split']}) in {out}")
     t.add_column("what")
     t.add_column("value", justify="right")
@@ -500,15 +497,8 @@ def train_cmd(
     if out is not None:
         cfg.out = str(out)
     with _progress() as prog:
-        def progress(it):
-            items = list(it)
-            task = prog.add_task(f"train {cfg.model}", total=len(items))
-            for x in items:
-                yield x
-                prog.advance(task)
-
-        run = train(cfg, resume=not fresh, log=lambda m: console.print(m, highlight=False), progress=progress,
-                    stop_after=stop_after)
+        run = train(cfg, resume=not fresh, log=lambda m: console.print(m, highlight=False),
+                    progress=_tracker(prog, f"train {cfg.model}"), stop_after=stop_after)
     print(f"run: {run}")
 
 
@@ -516,12 +506,16 @@ def train_cmd(
 def export_cmd(
     run: Path = typer.Argument(..., help="a run folder with checkpoint.pt"),
     out: Optional[Path] = typer.Option(None, help="ONNX path (default RUN/<model>.onnx)"),
+    install: bool = typer.Option(False, help="also copy it into cribsight/weights as the shipped model and update manifest.json"),
 ):
     """Export a trained run to ONNX with its manifest entry (JSON beside it)."""
-    from .train.trainer import export_onnx
+    from .train.trainer import export_onnx, install_weights
 
     path = export_onnx(run, out)
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
+    if install:
+        dest = install_weights(path, run)
+        print(f"installed: {dest}")
 
 
 def main() -> None:  # pragma: no cover

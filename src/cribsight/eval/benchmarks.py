@@ -153,22 +153,9 @@ def syrip(data_dir: Path, predict: Predict, progress: Callable[[Iterable], Itera
 def _f1_confidence(boxes: list[tuple[float, bool]], n_gt: int) -> dict:
     """F1, precision and recall of 'keep boxes scoring >= c' over a grid of c (seed 001), where a
     box is a true positive when it is the best hit of its image."""
-    s = np.array([b[0] for b in boxes])
-    t = np.array([b[1] for b in boxes], bool)
-    grid = np.linspace(0, 1, 101)
-    f1, prec, rec = [], [], []
-    for c in grid:
-        sel = s >= c
-        tp = int(t[sel].sum())
-        fp = int(sel.sum()) - tp
-        p = tp / (tp + fp) if tp + fp else 1.0
-        r = tp / n_gt if n_gt else 0.0
-        f1.append(2 * p * r / (p + r) if p + r else 0.0)
-        prec.append(p)
-        rec.append(r)
-    best = int(np.argmax(f1))
-    return {"confidence": grid.tolist(), "f1": f1, "precision": prec, "recall": rec,
-            "best_threshold": float(grid[best]), "best_f1": float(f1[best])}
+    from .metrics import f1_confidence_curve
+
+    return f1_confidence_curve(np.array([b[0] for b in boxes]), np.array([b[1] for b in boxes], bool), n_gt)
 
 
 def _detection_rate(paths: list[Path], predict: Predict, progress) -> tuple[int, int, list[str], list]:
@@ -300,6 +287,21 @@ class _LandmarkPoseScore:
         if f.pose is not None:
             self.pose.update([f.pose.yaw, f.pose.pitch, f.pose.roll], ypr)
 
+    def add_altered(self, name: Path, image: np.ndarray, gt: np.ndarray, ypr: np.ndarray, predict: Predict,
+                    export: Path | None) -> None:
+        """Score ``predict(name, image)`` on an altered image, writing the image to ``export`` first."""
+        if export is not None:
+            import cv2
+
+            export.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(export / name.name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        try:
+            res = predict(name, image)
+        except Exception as e:
+            self.failed.append(f"{name.name}: {e}")
+            res = None
+        self.add(name.stem, res, gt, ypr)
+
     def result(self) -> dict:
         io, bx, pe = self.nme_io.compute(), self.nme_box.compute(), self.pose.compute()
         return {"images": self.n, "detected": self.n - len(self.missed), "missed": self.missed,
@@ -367,19 +369,7 @@ def aflw2000_so(data_dir: Path, predict: Predict, progress=iter, export: Path | 
     for img_path, gt, ypr in progress(items):
         img = read_image(img_path)
         for v in SO_VARIANTS:
-            name = _variant_name(img_path, v)
-            alt = apply_so(img, gt, v)
-            if export is not None:
-                import cv2
-
-                export.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(export / name.name), cv2.cvtColor(alt, cv2.COLOR_RGB2BGR))
-            try:
-                res = predict(name, alt)
-            except Exception as e:
-                scores[v].failed.append(f"{name.name}: {e}")
-                res = None
-            scores[v].add(name.stem, res, gt, ypr)
+            scores[v].add_altered(_variant_name(img_path, v), apply_so(img, gt, v), gt, ypr, predict, export)
     return {"benchmark": "aflw2000-so", "variants": {v: s.result() for v, s in scores.items()}}
 
 
@@ -412,29 +402,18 @@ def robustness(data_dir: Path, predict: Predict, progress=iter, export: Path | N
     from ..io.images import read_image
 
     items = list(_aflw_items(data_dir))
+    images = [read_image(p) for p, _, _ in items]
     curves: dict[str, list[dict]] = {}
-    for family, levels in ROBUSTNESS_LEVELS.items():
+    for family, levels in progress(list(ROBUSTNESS_LEVELS.items())):
         curves[family] = []
         for level in levels:
             sc = _LandmarkPoseScore()
-            for i, (img_path, gt, ypr) in enumerate(items):
-                alt = corrupt(read_image(img_path), family, level, seed=i)
+            for i, ((img_path, gt, ypr), img) in enumerate(zip(items, images)):
                 name = img_path.with_name(f"{img_path.stem}_{family}_{level}{img_path.suffix}")
-                if export is not None:
-                    import cv2
-
-                    export.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(export / name.name), cv2.cvtColor(alt, cv2.COLOR_RGB2BGR))
-                try:
-                    res = predict(name, alt)
-                except Exception as e:
-                    sc.failed.append(f"{name.name}: {e}")
-                    res = None
-                sc.add(name.stem, res, gt, ypr)
+                sc.add_altered(name, corrupt(img, family, level, seed=i), gt, ypr, predict, export)
             r = sc.result()
             curves[family].append({"level": level, "detection_rate": r["detected"] / r["images"],
                                    "nme_interocular_mean": r["nme_interocular_mean"], "pose_mae_mean": r["pose_mae_mean"]})
-        progress([family])
     return {"benchmark": "robustness", "data": "aflw2000", "curves": curves}
 
 

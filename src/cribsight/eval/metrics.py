@@ -359,6 +359,28 @@ def expected_calibration_error(p, y, n_bins: int = 10) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Detection
+def f1_confidence_curve(scores, is_tp, n_gt: int, steps: int = 101) -> dict:
+    """Precision, recall and F1 of 'keep detections scoring >= c' for c on a grid over [0, 1]
+    (seed 001's F1-confidence curve); precision is 1 where nothing is kept. Also the best c."""
+    s = np.asarray(scores, np.float64)
+    t = np.asarray(is_tp, bool)
+    grid = np.linspace(0, 1, steps)
+    f1, prec, rec = [], [], []
+    for c in grid:
+        sel = s >= c
+        tp = int(t[sel].sum())
+        fp = int(sel.sum()) - tp
+        p = tp / (tp + fp) if tp + fp else 1.0
+        r = tp / n_gt if n_gt else 0.0
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+        prec.append(p)
+        rec.append(r)
+    best = int(np.argmax(f1))
+    return {"confidence": grid.tolist(), "f1": f1, "precision": prec, "recall": rec,
+            "best_threshold": float(grid[best]), "best_f1": float(f1[best])}
+
+
+
 class DetectionMetric(Metric):
     """Greedy matching by descending score at each IoU threshold (a prediction matches the unmatched
     ground-truth box of highest IoU >= threshold). AP by all-point interpolation (VOC 2010+/COCO
@@ -420,19 +442,9 @@ class DetectionMetric(Metric):
         n_gt = sum(len(g) for _, _, g, _ in self.images)
         scores, tps, tier_hits = self._match(0.5)
         aps = [self._ap(*self._match(t)[:2], n_gt) for t in self.IOUS]
-        # F1-confidence curve at IoU 0.5
-        grid = np.linspace(0, 1, 101)
-        f1s, ps, rs = [], [], []
-        for c in grid:
-            sel = scores >= c
-            tp = int(tps[sel].sum())
-            fp = int(sel.sum()) - tp
-            p = tp / (tp + fp) if tp + fp else 1.0
-            r = tp / n_gt if n_gt else float("nan")
-            f1s.append(2 * p * r / (p + r) if (p + r) > 0 else 0.0)
-            ps.append(p)
-            rs.append(r)
-        best = int(np.nanargmax(f1s)) if len(f1s) else 0
+        curve = f1_confidence_curve(scores, tps, n_gt)
+        grid = np.asarray(curve["confidence"])
+        best = int(np.argmax(curve["f1"]))
         thr = grid[best] if conf_threshold is None else conf_threshold
         sel = scores >= thr
         tp = int(tps[sel].sum())
@@ -450,5 +462,5 @@ class DetectionMetric(Metric):
             "f1": 2 * tp / (2 * tp + fp + (n_gt - tp)) if n_gt + tp + fp else None,
             "ap50": aps[0], "map50_95": float(np.nanmean(aps)),
             "recall_by_tier": {t: v[0] / v[1] for t, v in sorted(by_tier.items())},
-            "f1_confidence": {"confidence": grid.tolist(), "f1": f1s, "precision": ps, "recall": rs},
+            "f1_confidence": {k: curve[k] for k in ("confidence", "f1", "precision", "recall")},
         }

@@ -81,6 +81,18 @@ def _plt():
     return plt
 
 
+def _reliability_fig(plt, rel: dict, xlabel: str, ylabel: str, title: str):
+    n = len(rel["count"])
+    centres = [(i + 0.5) / n for i in range(n)]
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    ax.bar(centres, rel["frequency"], width=1 / n, alpha=0.6, edgecolor="k", label="observed frequency")
+    ax.plot(centres, rel["confidence"], "o", color="C3", label="mean confidence")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def plots(result: dict) -> list[tuple[str, Any]]:
     """(file stem, matplotlib figure) for one benchmark result."""
     plt = _plt()
@@ -114,16 +126,8 @@ def plots(result: dict) -> list[tuple[str, Any]]:
         figs.append((f"{b}_detection", fig))
         cov = result.get("covered")
         if cov:
-            rel = cov["reliability"]
-            n = len(rel["count"])
-            centres = [(i + 0.5) / n for i in range(n)]
-            fig, ax = plt.subplots(figsize=(4.2, 4))
-            ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-            ax.bar(centres, rel["frequency"], width=1 / n, alpha=0.6, edgecolor="k", label="observed frequency")
-            ax.plot(centres, rel["confidence"], "o", color="C3", label="mean confidence")
-            ax.set(xlabel="P(nose or mouth covered)", ylabel="fraction masked", title=f"Reliability (ECE {cov['ece']:.3f})")
-            ax.legend(fontsize=8)
-            figs.append(("facemask_reliability", fig))
+            figs.append(("facemask_reliability", _reliability_fig(plt, cov["reliability"], "P(nose or mouth covered)",
+                                                                  "fraction masked", f"Reliability (ECE {cov['ece']:.3f})")))
             c = cov["confusion"]
             fig, ax = plt.subplots(figsize=(3.6, 3.2))
             m = [[c["tn"], c["fp"]], [c["fn"], c["tp"]]]
@@ -135,16 +139,8 @@ def plots(result: dict) -> list[tuple[str, Any]]:
                    yticklabels=["unmasked", "masked"], title=f"Confusion at {cov['threshold']}")
             figs.append(("facemask_confusion", fig))
     elif b == "synthetic" and result.get("part_reliability"):
-        rel = result["part_reliability"]
-        n = len(rel["count"])
-        centres = [(i + 0.5) / n for i in range(n)]
-        fig, ax = plt.subplots(figsize=(4.2, 4))
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-        ax.bar(centres, rel["frequency"], width=1 / n, alpha=0.6, edgecolor="k", label="observed frequency")
-        ax.plot(centres, rel["confidence"], "o", color="C3", label="mean confidence")
-        ax.set(xlabel="predicted part probability", ylabel="fraction positive", title=f"Part reliability (ECE {_fmt(result['part_ece'])})")
-        ax.legend(fontsize=8)
-        figs.append(("synthetic_reliability", fig))
+        figs.append(("synthetic_reliability", _reliability_fig(plt, result["part_reliability"], "predicted part probability",
+                                                               "fraction positive", f"Part reliability (ECE {_fmt(result['part_ece'])})")))
     elif b == "aflw2000":
         ced = result["ced_interocular"]
         fig, ax = plt.subplots(figsize=(5, 3.5))

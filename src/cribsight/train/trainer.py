@@ -377,3 +377,38 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
     }
     (out_path.with_suffix(".json")).write_text(json.dumps(entry, indent=2) + "\n")
     return out_path
+
+
+def install_weights(onnx_path: Path, run: Path) -> Path:
+    """Copy an exported model into ``cribsight/weights`` and record it in manifest.json with its
+    sha256, training provenance and license (the training data is non-commercial, so are the weights)."""
+    import hashlib
+    import shutil
+
+    from ..runtime import WEIGHTS_DIR
+
+    entry = json.loads(Path(onnx_path).with_suffix(".json").read_text())
+    name = f"{entry['model']}.onnx"
+    dest = WEIGHTS_DIR / name
+    shutil.copyfile(onnx_path, dest)
+    man_path = WEIGHTS_DIR / "manifest.json"
+    man = json.loads(man_path.read_text())
+    cfg = yaml_load(Path(run) / "config.yaml")
+    entry.update({
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "source": f"trained by cribsight (cribsight train, {entry['steps']} steps) on data-engine shards; "
+                  f"config: {cfg.get('model')} {json.dumps(cfg.get('model_config'))}",
+        "training_data": "UTKFace, face-mask images, SyRIP, AFLW2000-3D sample (../shared/data) with teacher labels "
+                         "and synthetic occluders; see MODEL_CARD_cribnet.md",
+        "license": "research and non-commercial use only (trained on non-commercial data)",
+        "license_file": "MODEL_CARD_cribnet.md",
+    })
+    man["files"][name] = entry
+    man_path.write_text(json.dumps(man, indent=2) + "\n")
+    return dest
+
+
+def yaml_load(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text()) or {}
