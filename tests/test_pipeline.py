@@ -21,9 +21,32 @@ def test_portrait_face_landmarks_and_pose(analyzer, portrait):
     assert lm[36:48, 1].mean() < lm[30, 1] < lm[51, 1] < lm[8, 1]
     assert abs(face.pose.yaw) < 15 and abs(face.pose.roll) < 15
     assert face.eyes_open is not None and face.eyes_open.p > 0.8  # she looks at the camera
-    # what this path cannot estimate is null
+    # the occlusion-aware network fills sigma, visibility and the parts; nothing is hidden here
+    assert all(0 < s < 0.1 * (x2 - x1) for s in face.landmarks.sigma)
+    assert min(face.landmarks.visible) > 0.5
+    assert all(0 <= st.covered < 0.5 and 0 <= st.occluded < 0.5 for st in face.parts.values())
+    assert face.occlusion.visible_fraction > 0.9 and face.pose.sigma is None  # pose sigma: no model estimates it
+
+
+def test_pretrained_path_leaves_unestimated_fields_null(portrait):
+    from cribsight.pipeline import Analyzer
+
+    face = _one_face(Analyzer(model="pretrained").analyze_image(portrait))
     assert face.landmarks.sigma is None and face.landmarks.visible is None and face.pose.sigma is None
-    assert face.parts is None and face.occlusion.visible_fraction is None
+    assert face.parts is None and face.occlusion.visible_fraction is None and face.occlusion.mask is None
+
+
+def test_blanket_over_the_mouth_is_reported_covered(analyzer):
+    from cribsight.demo import demo_frames
+
+    frames = {i: img for i, _, img in demo_frames()}
+    clear = _one_face(analyzer.analyze_image(frames[0]))
+    covered = _one_face(analyzer.analyze_image(frames[24]))  # the blanket's highest point: over the mouth
+    assert clear.parts["mouth"].covered < 0.5 and covered.parts["mouth"].covered > 0.5
+    assert covered.parts["eye_left"].covered < 0.5 and covered.parts["eye_right"].covered < 0.5
+    assert np.mean(covered.landmarks.visible[48:68]) < 0.5 < np.mean(covered.landmarks.visible[36:48])
+    assert covered.occlusion.visible_fraction < clear.occlusion.visible_fraction
+    assert covered.occlusion.mask  # polygons of the occluder on the face, image pixels
 
 
 def test_mirror_flips_yaw_and_roll_keeps_pitch(analyzer, portrait):

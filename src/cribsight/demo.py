@@ -32,7 +32,7 @@ def demo_frames(n_frames: int = 48):
     img = sample_image()
     h, w = img.shape[:2]
     tex = blanket_texture(h, w)
-    top_clear, top_covered = h, int(h * 0.27)  # blanket edge from below the image up to just under the eyes
+    top_clear, top_covered = h, int(h * 0.235)  # blanket edge from below the image up over the nose
     for i in range(n_frames):
         phase = 1 - abs(2 * i / max(1, n_frames - 1) - 1)  # 0 -> 1 -> 0
         edge = int(round(top_clear + (top_covered - top_clear) * phase))

@@ -46,7 +46,7 @@ class AnalyzerConfig:
     threads: int | None = None
     model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
     landmarks_from: str = "cribnet"  # with cribnet: "cribnet" (KDN modes, sigma, visibility) or "mesh"
-    pose_from: str = "cribnet"  # with cribnet: "cribnet" (6D head) or "pnp" (mesh + canonical face)
+    pose_from: str = "pnp"  # with cribnet: "pnp" (mesh + canonical face; measured better) or "cribnet" (6D head)
 
 
 @dataclass

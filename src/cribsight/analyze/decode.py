@@ -24,33 +24,41 @@ def softmax2d(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(-1, keepdims=True)).reshape(logits.shape)
 
 
-def _gauss_blur(p: np.ndarray, s: float) -> np.ndarray:
-    """Separable Gaussian blur over the last two axes (zero padding), radius 3 s."""
-    r = max(1, int(math.ceil(3 * s)))
-    k = np.exp(-0.5 * (np.arange(-r, r + 1) / s) ** 2)
-    k /= k.sum()
-    out = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -1, p)
-    return np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), -2, out)
+def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10, window: int = 4):
+    """(K, H, W) logits -> (mode (K, 2) xy in heatmap pixels, cov (K, 2, 2), sigma (K,) pixels).
 
+    The mean-shift runs on a (2 ``window`` + 1)^2 neighbourhood of the start pixel: kernel weights
+    beyond 4 sigma are below exp(-8) of the centre's. The covariance uses the whole map."""
+    import cv2
 
-def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10):
-    """(K, H, W) logits -> (mode (K, 2) xy in heatmap pixels, cov (K, 2, 2), sigma (K,) pixels)."""
     K, H, W = logits.shape
     pi = softmax2d(logits)
-    smooth = _gauss_blur(pi, kernel_sigma)
-    flat = smooth.reshape(K, -1).argmax(1)
-    y = np.stack([flat % W, flat // W], 1).astype(np.float64)
-    ys, xs = np.mgrid[0:H, 0:W]
-    mu = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)  # (HW, 2)
+    smooth = cv2.GaussianBlur(np.ascontiguousarray(pi.transpose(1, 2, 0), np.float64), (0, 0), kernel_sigma,
+                              borderType=cv2.BORDER_CONSTANT)
+    smooth = smooth.reshape(H * W, K) if K > 1 else smooth.reshape(H * W, 1)
+    flat = smooth.argmax(0)
+    y0, x0 = flat // W, flat % W
+    r = window
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
+    yy = np.clip(y0[:, None] + dy.ravel()[None], 0, H - 1)  # (K, w^2); clipped cells repeat the border, so
+    xx = np.clip(x0[:, None] + dx.ravel()[None], 0, W - 1)  # weight only the unclipped ones
+    valid = (y0[:, None] + dy.ravel()[None] == yy) & (x0[:, None] + dx.ravel()[None] == xx)
     P = pi.reshape(K, -1)
+    pw = np.take_along_axis(P, yy * W + xx, 1) * valid
+    mu = np.stack([xx, yy], -1).astype(np.float64)  # (K, w^2, 2)
+    y = np.stack([x0, y0], 1).astype(np.float64)
     for _ in range(iters):
-        d2 = ((y[:, None, :] - mu[None]) ** 2).sum(-1)
-        w = P * np.exp(-0.5 * d2 / kernel_sigma ** 2)
+        d2 = ((y[:, None, :] - mu) ** 2).sum(-1)
+        w = pw * np.exp(-0.5 * d2 / kernel_sigma ** 2)
         ws = w.sum(1, keepdims=True)
-        y = np.where(ws > 1e-300, (w @ mu) / np.maximum(ws, 1e-300), y)
-    diff = y[:, None, :] - mu[None]  # (K, HW, 2)
-    cov = np.einsum("kn,kni,knj->kij", P, diff, diff) + kernel_sigma ** 2 * np.eye(2)
-    sigma = np.linalg.det(cov) ** 0.25
+        y = np.where(ws > 1e-300, np.einsum("kn,kni->ki", w, mu) / np.maximum(ws, 1e-300), y)
+    gy, gx = np.mgrid[0:H, 0:W]
+    grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)  # (HW, 2)
+    m1 = P @ grid  # E[mu]
+    m2 = np.einsum("kn,ni,nj->kij", P, grid, grid)  # E[mu mu^T]
+    cov = m2 - y[:, :, None] * m1[:, None, :] - m1[:, :, None] * y[:, None, :] + y[:, :, None] * y[:, None, :]
+    cov = cov + kernel_sigma ** 2 * np.eye(2)
+    sigma = np.maximum(np.linalg.det(cov), 0) ** 0.25
     return y, cov, sigma
 
 

@@ -211,7 +211,7 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
     """Detection rate per folder and, when the predictions carry part cover probabilities, the
     AUROC of P(nose or mouth covered) for masked vs unmasked faces and F1 at ``threshold``
     (images without a detected face are scored with P = 0, a miss)."""
-    from .metrics import BinaryClassification
+    from .metrics import BinaryClassification, auroc
 
     root = require(Path(data_dir), "facemask")
     out = {"benchmark": "facemask", "groups": {}, "failed": []}
@@ -230,9 +230,12 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
         m = BinaryClassification(["nose_or_mouth_covered"], threshold)
         m.update(p[:, None], np.array(labels)[:, None])
         c = m.compute()
+        found = np.array([sc is not None for sc in scores])
+        y = np.array(labels) == 1
         out["covered"] = {**c["per_class"]["nose_or_mouth_covered"], "threshold": threshold,
-                          "reliability": c["reliability"],
-                          "confusion": _confusion(p >= threshold, np.array(labels) == 1)}
+                          "reliability": c["reliability"], "confusion": _confusion(p >= threshold, y),
+                          # the classifier alone: images where a face was found
+                          "auroc_found_faces": auroc(p[found], y[found]), "found_faces": int(found.sum())}
     else:
         out["covered"] = None
         out["covered_note"] = "the predictions carry no part cover probability (pretrained path): AUROC/F1 not computable"

@@ -26,7 +26,7 @@ HEADLINES = {
     "utkface": ["groups.age_0_3.detection_rate", "groups.age_4_plus.detection_rate", "groups.age_0_3.images",
                 "groups.age_4_plus.images"],
     "facemask": ["groups.with_mask.detection_rate", "groups.without_mask.detection_rate", "covered.auroc",
-                 "covered.f1", "covered.ece"],
+                 "covered.f1", "covered.ece", "covered.auroc_found_faces", "covered.found_faces"],
     "aflw2000": ["images", "detected", "nme_interocular_mean", "nme_interocular_median", "auc@0.08",
                  "failure_rate@0.08", "nme_box_mean", "pose_mae_yaw", "pose_mae_pitch", "pose_mae_roll", "pose_mae_mean"],
 }
