@@ -241,7 +241,7 @@ def _rows(result: dict, baseline: dict | None) -> tuple[list[tuple[str, list[Any
 CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0 14px}td,th{border:1px solid #ccc;padding:3px 9px;text-align:right;font-size:13px}
-td:first-child,th:first-child{text-align:left}th{background:#f1f4f8}img{max-width:100%;margin:4px 8px 4px 0;border:1px solid #eee}
+td:first-child,th:first-child{text-align:left}th{background:#f1f4f8}img{max-width:100%;margin:4px 8px 4px 0;border:1px solid #eee;vertical-align:top}
 .note{color:#555;font-size:13px}"""
 
 
