@@ -48,6 +48,8 @@ class TrainConfig:
         "landmarks": 1.0, "visibility": 1.0, "mask": 1.0, "pose": 1.0, "occ": 1.0, "cov": 1.0, "eyes": 1.0})
     kernel_sigma: float = 1.0  # KDN Gaussian kernel, heatmap pixels
     train_limit: int | None = None
+    init_from: str | None = None  # a checkpoint.pt to start from (fine-tuning); optimiser starts fresh
+    occluded_landmark_weight: float = 1.0  # weight of hidden (external / self-occluded) points in the landmark loss
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -70,8 +72,9 @@ def load_train_config(path: Path) -> TrainConfig:
             item["path"] = str((p.parent / item["path"]).resolve())
     if d.get("val") and str(d["val"]).startswith("."):
         d["val"] = str((p.parent / d["val"]).resolve())
-    if d.get("out") and str(d["out"]).startswith("."):
-        d["out"] = str((p.parent / d["out"]).resolve())
+    for key in ("out", "init_from"):
+        if d.get(key) and str(d[key]).startswith("."):
+            d[key] = str((p.parent / d[key]).resolve())
     return TrainConfig.from_dict(d)
 
 
@@ -91,15 +94,16 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
         hm = out["heatmaps"]
         hs = hm.shape[-1]
         tgt = to_heatmap(b.landmarks, S, hs)
+        lw = b.loc_known.float() * torch.where(b.visible > 0, 1.0, cfg.occluded_landmark_weight)
         if name == "lponet":
             gt = L.gaussian_heatmaps(tgt, hs, hs)
             stacks = out.get("heatmaps_stacks", [hm])
-            terms["landmarks"] = sum(L.scaled_heatmap_loss(h, gt, weight=b.loc_known) for h in stacks) / len(stacks)
+            terms["landmarks"] = sum(L.scaled_heatmap_loss(h, gt, weight=lw) for h in stacks) / len(stacks)
         elif name == "mnn":
-            terms["landmarks"] = L.kdn_nll(hm, tgt, b.loc_known, kernel="uniform")  # softmax cross-entropy
+            terms["landmarks"] = L.kdn_nll(hm, tgt, lw, kernel="uniform")  # softmax cross-entropy
         else:
             stacks = out.get("heatmaps_stacks", [hm])
-            terms["landmarks"] = sum(L.kdn_nll(h, tgt, b.loc_known, "gaussian", cfg.kernel_sigma) for h in stacks) / len(stacks)
+            terms["landmarks"] = sum(L.kdn_nll(h, tgt, lw, "gaussian", cfg.kernel_sigma) for h in stacks) / len(stacks)
     if "visibility" in out:
         terms["visibility"] = L.masked_bce(out["visibility"], b.visible)
     if "mask" in out:
@@ -245,6 +249,10 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.model_config)
+    if cfg.init_from:
+        init = torch.load(cfg.init_from, weights_only=False)
+        model.load_state_dict(init["model"])
+        log(f"initialised from {cfg.init_from} (step {init.get('step')})")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     rng = np.random.default_rng(cfg.seed)
