@@ -7,8 +7,7 @@ face with x towards the subject's left (the image right in a frontal view), y do
 the face into the head (away from the camera in a frontal view), so that a frontal, upright face
 has R = I. A head pose R maps head coordinates to camera coordinates.
 
-Euler angles (degrees) are defined by R = Rz(roll) @ Ry(-yaw) @ Rx(pitch)... see
-``euler_from_matrix``: the behaviour users see is
+Euler angles (degrees): R = Rz(roll) @ Ry(yaw) @ Rx(-pitch) (``matrix_from_euler``); what users see is
   * yaw > 0  : the face turns towards the image's left (the subject's right side moves away);
   * pitch > 0: the face looks up (chin forward);
   * roll > 0 : the face rotates clockwise in the image (the subject's right eye, on the image's left,
@@ -155,9 +154,8 @@ def geodesic_deg(R1: np.ndarray, R2: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------------
 # PnP head pose
 def camera_matrix(width: int, height: int) -> np.ndarray:
-    """Pinhole intrinsics assumed when the camera is unknown: focal = image diagonal... taken as
-    max(width, height) pixels (about a 53-degree horizontal field of view), principal point at the
-    image centre."""
+    """Pinhole intrinsics assumed when the camera is unknown: focal length max(width, height) pixels
+    (about a 53-degree field of view across the longer side), principal point at the image centre."""
     f = float(max(width, height))
     return np.array([[f, 0, width / 2.0], [0, f, height / 2.0], [0, 0, 1]])
 

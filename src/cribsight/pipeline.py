@@ -15,7 +15,6 @@ Pretrained path (all ONNX Runtime, see weights/manifest.json):
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator

@@ -10,7 +10,7 @@ which outputs exist depends on the model (``OUTPUTS``).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn

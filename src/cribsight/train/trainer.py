@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..runtime import WEIGHTS_DIR
 from ..types import PART_NAMES
 from . import losses as L
 from .data import Batch, ShardSet, to_heatmap
-from .models import REGISTRY, build_model, rot6d_to_matrix_t
+from .models import build_model, rot6d_to_matrix_t
 
 
 @dataclass
