@@ -66,6 +66,15 @@ def test_every_model_trains_a_few_steps(tmp_path, model):
     assert len(rows) == 4 and "loss" in rows[0]
     assert all(np.isfinite(float(r.split(",")[1])) for r in rows[1:])
     assert (run / "config.yaml").exists() and (run / "checkpoint.pt").exists()
+    # the last step is validated with the same figures for every model, so they can be compared
+    val = json.loads((run / "metrics.json").read_text())["val"][-1]
+    expected = {"bmtl": ["covered_f1.nose", "covered_f1.mouth", "part_ece"],
+                "lponet": ["nme_interocular", "pose_mae"],
+                "mnn": ["nme_interocular", "pose_mae", "visibility_auroc", "sigma_visible"],
+                "kdn": ["nme_interocular", "sigma_visible", "sigma_occluded"],
+                "cribnet": ["nme_interocular", "pose_mae", "visibility_auroc", "covered_f1.nose", "sigma_occluded"]}[model]
+    for key in expected:
+        assert key in val and np.isfinite(val[key]), (key, val)
 
 
 def test_resume_equals_a_straight_run(tmp_path):

@@ -62,3 +62,35 @@ def test_infant_video_decodes_with_container_timestamps(analyzer):
     assert ts[0] == 0 and np.allclose(np.diff(ts), 1000 / 30, atol=0.5)
     found = sum(bool(analyzer.analyze_image(f.rgb).faces) for f in frames[::15])
     assert found >= 18  # of 20 sampled frames: the hand hides the face only briefly
+
+
+def _low_presence_detection(analyzer, image):
+    """The first detection whose face-mesh presence is below the threshold (the mesh doubts it)."""
+    for det in analyzer.detect(image):
+        mesh = analyzer.run_mesh(image, det)
+        if mesh.presence < analyzer.config.presence_thresh:
+            return det, mesh
+    return None, None
+
+
+def test_second_stage_keeps_a_masked_face_the_mesh_rejects(analyzer):
+    from cribsight.pipeline import Analyzer
+
+    path = shared_path("facemask", "with_mask", "with_mask-0_0_006ajtxFly1g5eb2vgdh7j30sg0zkgo2.jpg")
+    img = read_image(path)
+    det, mesh = _low_presence_detection(analyzer, img)
+    assert det is not None, "the mesh presence of this masked face was measured at 0.06"
+    faces = analyzer.analyze_image(img, str(path)).faces
+    assert len(faces) == 1 and faces[0].detector.endswith("+kdn")
+    assert faces[0].parts["mouth"].covered > 0.5 and faces[0].parts["nose"].covered > 0.5
+    assert Analyzer(verify_sigma=0.0).analyze_image(img).faces == ()  # the presence gate alone drops it
+
+
+def test_second_stage_rejects_a_false_detection_in_a_crib_scene(analyzer):
+    # a detector box on SyRIP test160.jpg that contains no face: presence 0.01, eye sigma 0.18 of the crop
+    img = read_image(shared_path("syrip", "images", "test160.jpg"))
+    det, mesh = _low_presence_detection(analyzer, img)
+    assert det is not None
+    h, w = img.shape[:2]
+    assert analyzer._face(img, det, mesh, w, h, verify=True) is None
+    assert analyzer._face(img, det, mesh, w, h, verify=False) is not None  # it is the gate that drops it

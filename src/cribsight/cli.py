@@ -21,7 +21,8 @@ console = Console(stderr=True, soft_wrap=True)
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def _analyzer(score_thresh: float | None, presence_thresh: float | None, rotations: str | None, threads: int | None):
+def _analyzer(score_thresh: float | None, presence_thresh: float | None, rotations: str | None, threads: int | None,
+              verify_sigma: float | None = None):
     from .pipeline import Analyzer, AnalyzerConfig
 
     cfg = AnalyzerConfig()
@@ -31,6 +32,8 @@ def _analyzer(score_thresh: float | None, presence_thresh: float | None, rotatio
         cfg.presence_thresh = presence_thresh
     if rotations is not None:
         cfg.rotations = tuple(int(r) for r in rotations.split(",") if r.strip())
+    if verify_sigma is not None:
+        cfg.verify_sigma = verify_sigma
     cfg.threads = threads
     return Analyzer(cfg)
 
@@ -125,9 +128,11 @@ def analyze(
     presence_thresh: Optional[float] = typer.Option(None, help="face-mesh presence threshold (default 0.2)"),
     rotations: Optional[str] = typer.Option(None, help="rotations tried in turn when no face is upright (default 90,270,180; '' for none)"),
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default 1, or CRIBSIGHT_THREADS)"),
+    verify_sigma: Optional[float] = typer.Option(None, help="second stage: keep a face the mesh doubts when CribNet's "
+                                                 "eye-point sigma is below this fraction of its crop (default 0.05; 0 = off)"),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
-    an = _analyzer(score_thresh, presence_thresh, rotations, threads)
+    an = _analyzer(score_thresh, presence_thresh, rotations, threads, verify_sigma)
     s = run_analyze(paths, out, render_dir, an)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -288,6 +293,7 @@ def eval_cmd(
     export: Optional[Path] = typer.Option(None, help="aflw2000-so/robustness: also write the altered images here, for other systems"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
     compare: Optional[tuple[Path, Path]] = typer.Option(None, help="compare two results JSON files (A B) instead of evaluating"),
+    verify_sigma: Optional[float] = typer.Option(None, help="CribNet second-stage face check (default 0.05; 0 = off), see analyze"),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
     from .eval import benchmarks as B
@@ -326,7 +332,10 @@ def eval_cmd(
     else:
         from .pipeline import Analyzer, AnalyzerConfig
 
-        predict = B.analyzer_predictor(Analyzer(AnalyzerConfig(model="auto" if model == "cribnet" else model)))
+        cfg = AnalyzerConfig(model="auto" if model == "cribnet" else model)
+        if verify_sigma is not None:
+            cfg.verify_sigma = verify_sigma
+        predict = B.analyzer_predictor(Analyzer(cfg))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

@@ -46,6 +46,10 @@ class AnalyzerConfig:
     model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
     landmarks_from: str = "cribnet"  # with cribnet: "cribnet" (KDN modes, sigma, visibility) or "mesh"
     pose_from: str = "pnp"  # with cribnet: "pnp" (mesh + canonical face; measured better) or "cribnet" (6D head)
+    # second stage (with cribnet): a detection whose mesh presence is below ``presence_thresh`` is
+    # kept when CribNet's KDN uncertainty of the 12 eye points is sharp: mean sigma below this
+    # fraction of CribNet's crop side (0 switches the second stage off). See docs/pretrained.md.
+    verify_sigma: float = 0.05
 
 
 @dataclass
@@ -174,15 +178,21 @@ class Analyzer:
         faces = []
         self._network_ms = 0.0
         for det, mesh in zip(dets, meshes):
-            if mesh.presence < self.config.presence_thresh:
-                continue
-            faces.append(self._face(image, det, mesh, w, h))
+            if mesh.presence >= self.config.presence_thresh:
+                faces.append(self._face(image, det, mesh, w, h))
+            elif self.cribnet is not None and self.config.verify_sigma > 0:
+                face = self._face(image, det, mesh, w, h, verify=True)
+                if face is not None:
+                    faces.append(face)
         t3 = time.perf_counter()
         self.times = StageTimes(detect=(t1 - t0) * 1e3, landmarks=(t2 - t1) * 1e3,
                                 pose=(t3 - t2) * 1e3 - self._network_ms, network=self._network_ms)
         return FrameResult(source, frame, timestamp_ms, w, h, tuple(faces), ())
 
-    def _face(self, image: np.ndarray, det: Detection, mesh: MeshResult, w: int, h: int) -> Face:
+    def _face(self, image: np.ndarray, det: Detection, mesh: MeshResult, w: int, h: int,
+              verify: bool = False) -> Face | None:
+        """One face. With ``verify`` (the mesh doubts it is a face), CribNet decides: ``None`` unless
+        its eye landmarks are sharp (KDN sigma, seed 002: uncertainty rises where there is no eye)."""
         pts = mesh.points_xy.astype(np.float64)
         lm68 = pts[list(schema.MESH468_TO_IBUG68)]
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
@@ -196,6 +206,11 @@ class Analyzer:
         tn = time.perf_counter()
         c = self.cribnet(image, lm68)
         self._network_ms += (time.perf_counter() - tn) * 1e3
+        detector = det.detector
+        if verify:
+            if not c.eye_sigma_fraction < self.config.verify_sigma:
+                return None
+            detector = f"{det.detector}+kdn"
         if self.config.landmarks_from == "cribnet":
             lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in c.landmarks),
                             tuple(float(v) for v in c.sigma), tuple(float(v) for v in c.visible))
@@ -206,7 +221,7 @@ class Analyzer:
                               sigma_covered=c.covered[p][1]) for p in PART_NAMES}
         both_eyes_hidden = c.occluded["eye_left"][0] > 0.5 and c.occluded["eye_right"][0] > 0.5
         eyes = None if both_eyes_hidden else Probability(c.eyes_open[0], c.eyes_open[1])
-        return Face(box=box, score=float(det.score), detector=det.detector, landmarks=lms, pose=pose, eyes_open=eyes,
+        return Face(box=box, score=float(det.score), detector=detector, landmarks=lms, pose=pose, eyes_open=eyes,
                     parts=parts, occlusion=Occlusion(c.visible_fraction, c.mask_polygons))
 
     def analyze_frames(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str) -> Iterator[FrameResult]:

@@ -34,6 +34,7 @@ class CribNetResult:
     eyes_open: tuple[float, float]
     visible_fraction: float
     mask_polygons: list  # [[[x, y], ...], ...] image pixels, occluder on the face
+    eye_sigma_fraction: float  # mean KDN sigma of the 12 eye points / crop side (face verification)
 
 
 def crop_from_landmarks(lm: np.ndarray):
@@ -94,4 +95,5 @@ class CribNet:
             visible=sigmoid(out["visibility"][0]).astype(np.float32), yaw=yaw, pitch=pitch, roll=roll,
             occluded={p: (float(po[i]), float(so[i])) for i, p in enumerate(PART_NAMES)},
             covered={p: (float(pc[i]), float(sc[i])) for i, p in enumerate(PART_NAMES)},
-            eyes_open=(float(pe[0]), float(se[0])), visible_fraction=vis_frac, mask_polygons=polys)
+            eyes_open=(float(pe[0]), float(se[0])), visible_fraction=vis_frac, mask_polygons=polys,
+            eye_sigma_fraction=float(np.mean(sig[36:48]) / hs))

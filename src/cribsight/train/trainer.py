@@ -164,7 +164,7 @@ def _presence_maps(b: Batch, g: int) -> torch.Tensor:
 @torch.no_grad()
 def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
     """Quick validation figures on held-out shards (numpy decoding shared with the runtime)."""
-    from ..analyze.decode import kdn_decode, probability_with_sigma
+    from ..analyze.decode import kdn_decode, probability_with_sigma, top2_decode
     from ..eval.metrics import BinaryClassification, auroc
     from ..geometry import euler_from_matrix
 
@@ -174,6 +174,7 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
     input_size = model.cfg.input_size
     res: dict = {}
     cls = BinaryClassification([f"cov_{p}" for p in PART_NAMES] + [f"occ_{p}" for p in PART_NAMES])
+    bm = BinaryClassification(["cov_eyes", "cov_nose", "cov_mouth", "occ_an_eye", "occ_both_eyes", "occ_nose", "occ_mouth"])
     vis_s, vis_y, nme, pose_err = [], [], [], []
     sig_vis, sig_occ = [], []
     for start in range(0, n, 64):
@@ -184,13 +185,21 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
             po, _ = probability_with_sigma(out["occ"].numpy(), out["occ_sigma"].numpy())
             pc, _ = probability_with_sigma(out["cov"].numpy(), out["cov_sigma"].numpy())
             cls.update(np.concatenate([pc, po], 1), np.concatenate([b.parts[:, :, 1].numpy(), b.parts[:, :, 0].numpy()], 1))
+        elif name == "bmtl":  # seed 000's classes: cover (eyes, nose, mouth), occlusion (an eye, both, nose, mouth)
+            occ_y, cov_y = _bmtl_labels(b.parts)
+            po, _ = probability_with_sigma(out["occ"].numpy(), out["occ_sigma"].numpy())
+            pc, _ = probability_with_sigma(out["cov"].numpy(), out["cov_sigma"].numpy())
+            bm.update(np.concatenate([pc, po], 1), np.concatenate([cov_y.numpy(), occ_y.numpy()], 1))
         if "visibility" in out:
             vis_s.append(torch.sigmoid(out["visibility"]).numpy().ravel())
             vis_y.append(b.visible.numpy().ravel())
-        if "heatmaps" in out and name != "lponet":
+        if "heatmaps" in out:
             hs = out["heatmaps"].shape[-1]
             for k in range(len(idx)):
-                mode, _, sig = kdn_decode(out["heatmaps"][k].numpy(), cfg.kernel_sigma)
+                if name == "lponet":  # Gaussian-target heatmaps: seed 003's top-2 decoding, no sigma
+                    mode, sig = top2_decode(out["heatmaps"][k].numpy()), None
+                else:
+                    mode, _, sig = kdn_decode(out["heatmaps"][k].numpy(), cfg.kernel_sigma)
                 pred = (mode + 0.5) * (input_size / hs) - 0.5
                 gt = b.landmarks[k].numpy()
                 known = b.loc_known[k].numpy()
@@ -198,19 +207,26 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
                 if known.sum() > 10 and io > 1:
                     nme.append(float(np.linalg.norm(pred - gt, axis=1)[known].mean() / io))
                 v = b.visible[k].numpy()
-                sig_vis += list(sig[(v > 0) & known])
-                sig_occ += list(sig[(v == 0) & known])
-        if "rot6d" in out:
-            Rs = rot6d_to_matrix_t(out["rot6d"]).numpy()
+                if sig is not None:
+                    sig_vis += list(sig[(v > 0) & known])
+                    sig_occ += list(sig[(v == 0) & known])
+        if "rot6d" in out or "pose6" in out:
+            Rs = rot6d_to_matrix_t(out["rot6d"]).numpy() if "rot6d" in out else None
             for k in range(len(idx)):
                 if torch.isfinite(b.pose[k]).all():
-                    ypr = np.array(euler_from_matrix(Rs[k]))
+                    ypr = np.array(euler_from_matrix(Rs[k])) if Rs is not None else out["pose6"][k, :3].numpy()
                     pose_err.append(np.abs((ypr - b.pose[k].numpy() + 180) % 360 - 180).mean())
     c = cls.compute()
     if cls.p:
         res["covered_f1"] = {p: c["per_class"][f"cov_{p}"]["f1"] for p in PART_NAMES}
         res["covered_auroc"] = {p: c["per_class"][f"cov_{p}"]["auroc"] for p in PART_NAMES}
         res["occluded_auroc"] = {p: c["per_class"][f"occ_{p}"]["auroc"] for p in PART_NAMES}
+        res["part_ece"] = c["ece_all"]
+    if bm.p:
+        c = bm.compute()
+        res["covered_f1"] = {p: c["per_class"][f"cov_{p}"]["f1"] for p in ("eyes", "nose", "mouth")}
+        res["covered_auroc"] = {p: c["per_class"][f"cov_{p}"]["auroc"] for p in ("eyes", "nose", "mouth")}
+        res["occluded_auroc"] = {p: c["per_class"][f"occ_{p}"]["auroc"] for p in ("an_eye", "both_eyes", "nose", "mouth")}
         res["part_ece"] = c["ece_all"]
     if vis_s:
         s, y = np.concatenate(vis_s), np.concatenate(vis_y)
