@@ -86,15 +86,26 @@ def _reliability_fig(plt, rel: dict, xlabel: str, ylabel: str, title: str):
     centres = [(i + 0.5) / n for i in range(n)]
     fig, ax = plt.subplots(figsize=(4.2, 4))
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
-    ax.bar(centres, rel["frequency"], width=1 / n, alpha=0.6, edgecolor="k", label="observed frequency")
-    ax.plot(centres, rel["confidence"], "o", color="C3", label="mean confidence")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
+    count = rel["count"]
+    total = max(1, sum(count))
+    freq = [f or 0 for f in rel["frequency"]]
+    # a bin's opacity follows its share of the samples, and its count is printed: a bin of one
+    # sample at frequency 1.0 is not evidence of miscalibration
+    colors = [(0.29, 0.5, 0.71, 0.25 + 0.75 * min(1.0, 10 * c / total)) for c in count]
+    ax.bar(centres, freq, width=1 / n, color=colors, edgecolor="k", label="observed frequency")
+    conf = [(x, c) for x, c, k in zip(centres, rel["confidence"], count) if k]
+    ax.plot([x for x, _ in conf], [c for _, c in conf], "o", color="C3", label="mean confidence")
+    for x, f, c in zip(centres, freq, count):
+        if c:
+            ax.text(x, min(f, 1.0) + 0.02, f"n={c}", ha="center", fontsize=6, rotation=90, va="bottom")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, ylim=(0, 1.25))
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     return fig
 
 
-def plots(result: dict) -> list[tuple[str, Any]]:
-    """(file stem, matplotlib figure) for one benchmark result."""
+def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
+    """(file stem, matplotlib figure) for one benchmark result; where the plot allows it, the
+    baseline (pretrained pipeline) is drawn beside the model."""
     plt = _plt()
     b = result.get("benchmark", "result")
     figs = []
@@ -119,9 +130,21 @@ def plots(result: dict) -> list[tuple[str, Any]]:
     elif b in ("utkface", "facemask"):
         g = result["groups"]
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.bar(list(g), [g[k]["detection_rate"] or 0 for k in g], color="#4a7fb5")
+        bg = (baseline or {}).get("groups")
+        w = 0.4 if bg else 0.8
+        xs = list(range(len(g)))
+        ax.bar([x - (w / 2 if bg else 0) for x in xs], [g[k]["detection_rate"] or 0 for k in g], width=w, color="#4a7fb5",
+               label="model")
         for i, k in enumerate(g):
-            ax.text(i, (g[k]["detection_rate"] or 0) + 0.02, f"{_fmt(g[k]['detection_rate'])}\n(n={g[k]['images']})", ha="center", fontsize=8)
+            ax.text(i - (w / 2 if bg else 0), (g[k]["detection_rate"] or 0) + 0.02,
+                    f"{_fmt(g[k]['detection_rate'])}\n(n={g[k]['images']})", ha="center", fontsize=7)
+        if bg:
+            vals = [(bg.get(k) or {}).get("detection_rate") or 0 for k in g]
+            ax.bar([x + w / 2 for x in xs], vals, width=w, color="#bbbbbb", label="baseline (pretrained)")
+            for i, v in enumerate(vals):
+                ax.text(i + w / 2, v + 0.02, _fmt(v), ha="center", fontsize=7)
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_xticks(xs, list(g))
         ax.set(ylim=(0, 1.2), ylabel="detection rate", title=f"{b}: faces found")
         figs.append((f"{b}_detection", fig))
         cov = result.get("covered")
@@ -144,7 +167,11 @@ def plots(result: dict) -> list[tuple[str, Any]]:
     elif b == "aflw2000":
         ced = result["ced_interocular"]
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot(ced["x"], ced["y"])
+        ax.plot(ced["x"], ced["y"], label=f"model (AUC {_fmt(result['auc@0.08'])})")
+        if baseline and baseline.get("ced_interocular"):
+            bc = baseline["ced_interocular"]
+            ax.plot(bc["x"], bc["y"], "--", color="grey", label=f"baseline (AUC {_fmt(baseline['auc@0.08'])})")
+            ax.legend(fontsize=8, loc="lower right")
         ax.set(xlabel="NME (inter-ocular)", ylabel="fraction of images", ylim=(0, 1.02),
                title=f"AFLW2000 CED (AUC@0.08 {_fmt(result['auc@0.08'])})")
         figs.append(("aflw2000_ced", fig))
@@ -268,7 +295,7 @@ def write_report(results: list[dict], out_dir: Path, title: str = "cribsight eva
                 parts_md.append(f"_{res[note_key]}_\n")
         if res.get("failed"):
             parts_html.append(f"<p class='note'>{len(res['failed'])} inputs failed; first: {html.escape(res['failed'][0])}</p>")
-        for stem, fig in plots(res):
+        for stem, fig in plots(res, base):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
             plt.close(fig)
