@@ -76,3 +76,28 @@ def test_bad_config_is_a_clear_error(tmp_path):
 def test_bench_prints_throughput(tmp_path):
     proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "none"))
     assert proc.returncode == 0 and "samples/s on one core" in proc.stdout
+
+
+def test_teacher_is_the_pretrained_path_and_ignores_cribnet_versions():
+    """CribNet is trained on teacher labels, so the teacher must never be CribNet itself, and a new
+    CribNet must not invalidate the teacher cache."""
+    from cribsight.data.teacher import TEACHER_FILES, Teacher, teacher_version
+    from cribsight.runtime import manifest
+
+    t = Teacher()
+    assert t.analyzer.cribnet is None
+    assert "cribnet.onnx" not in TEACHER_FILES and set(TEACHER_FILES) <= set(manifest()["files"])
+    assert t.version == teacher_version()
+
+
+def test_teacher_label_must_hold_the_annotated_nose():
+    from cribsight.data.sample import FaceSample
+    from cribsight.data.teacher import holds_annotated_nose
+
+    f5 = np.array([[50, 60, 2], [0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], np.float32)
+    s = FaceSample(image_array=np.zeros((8, 8, 3), np.uint8), extra={"coco_face5": f5})
+    assert holds_annotated_nose([40, 40, 70, 80], s)
+    assert not holds_annotated_nose([100, 40, 170, 80], s)
+    f5[0, 2] = 0  # nose not labelled: nothing to check against
+    assert holds_annotated_nose([100, 40, 170, 80], s)
+    assert holds_annotated_nose([0, 0, 1, 1], FaceSample(image_array=s.image_array))

@@ -1,10 +1,12 @@
 """Teacher labels: the pretrained pipeline run on clean real faces, cached.
 
-The cache is a JSON Lines file; each line holds the image's sha256, the teacher version (the
-sha256 of the weights manifest plus the analyser settings), and the teacher's landmarks, pose,
-eyes-open probability, face score and mesh presence. A rebuild re-uses lines whose image hash and
+The teacher is the pretrained path (``model="pretrained"``), never CribNet. The cache is a JSON
+Lines file; each line holds the image's sha256, the teacher version (a hash of the teacher's own
+weight files and settings: a new CribNet does not invalidate it), and the teacher's landmarks,
+pose, eyes-open probability and face score. A rebuild re-uses lines whose image hash and
 version match. Faces that the teacher finds with low confidence are marked uncertain and dropped
-by the builder; eyes-open becomes a label only when confident (p > 0.8 open, p < 0.2 closed).
+by the builder (``MIN_SCORE_FOR_LABEL``; in annotated scenes the face must hold the annotated nose);
+eyes-open becomes a label only when confident (p > 0.8 open, p < 0.2 closed).
 """
 from __future__ import annotations
 
@@ -17,17 +19,41 @@ import numpy as np
 from ..runtime import WEIGHTS_DIR
 from .sample import FaceSample
 
-TEACHER_SETTINGS = {"score_thresh": 0.4, "presence_thresh": 0.2, "min_score_for_label": 0.6}
+# The teacher is the pretrained path (detector, face mesh, PnP pose, eye aspect ratio) and never
+# CribNet: the network is trained on these labels, so it must not label its own training data.
+TEACHER_SETTINGS = {"model": "pretrained", "score_thresh": 0.4, "presence_thresh": 0.2}
+# Which cached records become labels (not part of the cache version). The detector score is a poor
+# guide to landmark quality on tight crops (UTKFace crops found by the padded short-range model
+# score 0.4-0.55 with landmarks as good as the rest, looked at by eye), so every face the pipeline
+# keeps is a label; in annotated scenes (COCO keypoints) the face must also hold the annotated nose.
+MIN_SCORE_FOR_LABEL = 0.4
+
+
+TEACHER_FILES = ("face_detection_full_range.onnx", "face_detection_short_range.onnx", "face_landmark.onnx",
+                 "canonical_face_468.npy")
 
 
 def teacher_version() -> str:
-    h = hashlib.sha256((WEIGHTS_DIR / "manifest.json").read_bytes())
+    """Hash of the teacher's own weight files (their manifest sha256) and settings: a new CribNet
+    does not invalidate the cache, a new detector or mesh does."""
+    files = json.loads((WEIGHTS_DIR / "manifest.json").read_text())["files"]
+    h = hashlib.sha256(json.dumps({f: files[f]["sha256"] for f in TEACHER_FILES}, sort_keys=True).encode())
     h.update(json.dumps(TEACHER_SETTINGS, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 
 def image_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def holds_annotated_nose(box, sample: FaceSample) -> bool:
+    """False when the sample's COCO face keypoints label a nose outside ``box`` (the teacher found
+    some other face or a false box); True when there is no such annotation."""
+    f5 = sample.extra.get("coco_face5")
+    if f5 is None or f5[0][2] <= 0:
+        return True
+    x, y = float(f5[0][0]), float(f5[0][1])
+    return box[0] <= x <= box[2] and box[1] <= y <= box[3]
 
 
 class Teacher:
@@ -49,7 +75,7 @@ class Teacher:
         if self._analyzer is None:
             from ..pipeline import Analyzer
 
-            self._analyzer = Analyzer(score_thresh=TEACHER_SETTINGS["score_thresh"],
+            self._analyzer = Analyzer(model=TEACHER_SETTINGS["model"], score_thresh=TEACHER_SETTINGS["score_thresh"],
                                       presence_thresh=TEACHER_SETTINGS["presence_thresh"])
         return self._analyzer
 
@@ -80,7 +106,7 @@ class Teacher:
     def apply(self, sample: FaceSample) -> FaceSample | None:
         """The sample with teacher landmarks, pose and eyes-open, or None when the teacher is unsure."""
         face = self.label(sample)
-        if face is None or face["score"] < TEACHER_SETTINGS["min_score_for_label"]:
+        if face is None or face["score"] < MIN_SCORE_FOR_LABEL or not holds_annotated_nose(face["box"], sample):
             return None
         p = face["eyes_open_p"]
         eyes = -1 if p is None else (1 if p > 0.8 else 0 if p < 0.2 else -1)
