@@ -162,3 +162,33 @@ def test_part_boxes_skip_hidden_parts_and_export_yolo(face):
     assert np.allclose(eyes, [lm[36:48, 0].min(), lm[36:48, 1].min(), lm[36:48, 0].max(), lm[36:48, 1].max()])
     line = yolo_lines([(0, np.array([10.0, 20.0, 30.0, 60.0]))], 100, 200)[0]
     assert line == "0 0.200000 0.200000 0.200000 0.200000"
+
+
+def test_closed_eyes_move_the_lids_and_change_only_the_eyes(face, bank):
+    from cribsight.data.eyelids import EYES, close_eyes
+
+    base = _clean(face, bank)
+    img, lm = base["image"], base["landmarks"]
+    shut, new = close_eyes(img, lm, np.random.default_rng(0))
+    for _, ua, ub, _, lb, la in EYES:  # upper and lower lid points meet, 20% up from the lower lid
+        np.testing.assert_allclose(new[ua], new[la], atol=1e-5)
+        np.testing.assert_allclose(new[ua], lm[la] + 0.2 * (lm[ua] - lm[la]), atol=1e-4)
+    moved = np.abs(new - lm).sum(1) > 1e-6
+    assert set(np.nonzero(moved)[0]) <= {37, 38, 40, 41, 43, 44, 46, 47}
+    diff = np.abs(shut.astype(int) - img.astype(int)).sum(2) > 0
+    ys, xs = np.nonzero(diff)
+    eyes = lm[36:48]
+    margin = 0.6 * np.ptp(eyes[:, 0]) / 2
+    assert diff.any() and xs.min() >= eyes[:, 0].min() - margin and xs.max() <= eyes[:, 0].max() + margin
+    assert ys.min() >= eyes[:, 1].min() - margin and ys.max() <= eyes[:, 1].max() + margin
+
+
+def test_synthesize_closes_eyes_with_the_label(face, bank):
+    cfg = SynthConfig(close_eyes_prob=1.0)
+    out = synthesize(face, np.random.default_rng(0), cfg, bank, family="none", angle=0.0, flip=False, camera_effects=False)
+    assert out["eyes_open"] == 0
+    np.testing.assert_allclose(out["landmarks"][37], out["landmarks"][41], atol=1e-5)
+    # a cover over both eyes hides them: the label is unknown, not "closed"
+    out = synthesize(face, np.random.default_rng(0), cfg, bank, angle=0.0, flip=False, camera_effects=False,
+                     occluder=_rect_over(slice(36, 48), pad=4))
+    assert out["eyes_open"] == -1 and out["parts"][0, 1] == 1 and out["parts"][1, 1] == 1

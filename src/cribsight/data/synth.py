@@ -15,9 +15,12 @@ head pose) into a training crop with:
   mask); *occluded* when covered, or when at least half of its points are SELF or OUTSIDE
   (occluded but not covered: e.g. the far eye at large yaw);
 * ``pose`` (3,) yaw, pitch, roll degrees after the augmentation; ``eyes_open`` int8 (-1 when both
-  eyes are occluded, or when the source does not know).
+  eyes are occluded, or when the source does not know); ``face`` int8 1 (a face is in the crop;
+  ``data.negatives`` makes the non-face crops, 0).
 Part regions: eyes = the eye contour scaled x1.6 about its centre (lids included); nose = convex
 hull of points 27-35 widened by 15%; mouth = convex hull of 48-59.
+Closed eyes: with ``close_eyes_prob``, both eyes of a face whose eyes are in view are shut
+(``eyelids.close_eyes``: lids inpainted, lash line drawn, lid landmarks moved) and eyes_open = 0.
 Geometric augmentation: random crop scale/shift, in-plane rotation (roll += angle; up to 180
 degrees), horizontal flip with iBUG flip pairs (yaw and roll change sign, eye labels swap).
 Deterministic for a given ``rng``.
@@ -35,6 +38,7 @@ from ..geometry import apply_affine, matrix_from_euler, rotated_rect_affine
 from ..runtime import WEIGHTS_DIR
 from ..types import PART_NAMES
 from . import camera
+from .eyelids import close_eyes
 from .occluders import DRAW, TARGETS, TextureBank, composite
 from .sample import EXTERNAL, OUTSIDE, SELF, VISIBLE, FaceSample
 
@@ -61,6 +65,7 @@ class SynthConfig:
     low_res_prob: float = 0.15
     jpeg_prob: float = 0.3
     noise_prob: float = 0.3
+    close_eyes_prob: float = 0.0  # both eyes shut by ``eyelids.close_eyes`` (eyes_open = 0), before occluders
 
 
 class _FaceGeometry:
@@ -187,6 +192,12 @@ def synthesize(sample: FaceSample, rng: np.random.Generator, cfg: SynthConfig, b
     if src_vis is not None:  # what the source annotation knows (e.g. MERL-RAV) is kept
         self_occ |= src_vis == SELF
 
+    eyes_open = int(sample.eyes_open)
+    eye_pts = list(range(36, 48))
+    if cfg.close_eyes_prob > 0 and not (outside[eye_pts] | self_occ[eye_pts]).any() and rng.random() < cfg.close_eyes_prob:
+        crop, lm = close_eyes(crop, lm, rng)
+        eyes_open = 0
+
     # occluder
     names = list(cfg.family_weights)
     w = np.array([cfg.family_weights[n] for n in names], np.float64)
@@ -226,29 +237,31 @@ def synthesize(sample: FaceSample, rng: np.random.Generator, cfg: SynthConfig, b
         # what the source does not know stays unknown (-1) unless the drawing decides it
         parts[i, 1] = 1 if covered else (-1 if src_parts[i, 1] == -1 else 0)
         parts[i, 0] = 1 if (covered or hidden) else (-1 if src_parts[i, 0] == -1 else 0)
-    eyes_open = int(sample.eyes_open)
     if parts[0, 0] == 1 and parts[1, 0] == 1:
         eyes_open = -1
 
-    # camera conditions
-    ir = False
-    if camera_effects:
-        if rng.random() < cfg.motion_blur_prob:
-            crop = camera.motion_blur(crop, int(rng.integers(3, 9)), rng.uniform(0, 180))
-        if rng.random() < cfg.low_res_prob:
-            crop = camera.low_resolution(crop, rng.uniform(0.25, 0.6))
-        ir = rng.random() < cfg.infrared_prob
-        if ir:
-            crop = camera.infrared(crop, rng.uniform(0.3, 1.0), rng)
-        if rng.random() < cfg.noise_prob:
-            crop = camera.gaussian_noise(crop, rng.uniform(2, 12), rng)
-        if rng.random() < cfg.jpeg_prob:
-            crop = camera.jpeg(crop, int(rng.integers(25, 80)))
-
+    crop, ir = camera_conditions(crop, rng, cfg) if camera_effects else (crop, False)
     return {
         "image": crop, "landmarks": lm.astype(np.float32), "visibility": vis,
         "pose": (np.full(3, np.nan) if pose is None else pose).astype(np.float32),
         "mask": mask, "face_mask": face_region(lm, S), "parts": parts, "cover_fraction": frac,
         "eyes_open": np.int8(eyes_open), "family": np.int8(FAMILY_NAMES.index(fam) if fam in FAMILY_NAMES else -1),
-        "flipped": flipped, "angle": np.float32(angle), "infrared": ir,
+        "flipped": flipped, "angle": np.float32(angle), "infrared": ir, "face": np.int8(1),
     }
+
+
+def camera_conditions(crop: np.ndarray, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, bool]:
+    """Motion blur, low resolution, infrared look, noise and JPEG, each with its ``cfg`` probability.
+    Returns the image and whether it got the infrared look."""
+    if rng.random() < cfg.motion_blur_prob:
+        crop = camera.motion_blur(crop, int(rng.integers(3, 9)), rng.uniform(0, 180))
+    if rng.random() < cfg.low_res_prob:
+        crop = camera.low_resolution(crop, rng.uniform(0.25, 0.6))
+    ir = bool(rng.random() < cfg.infrared_prob)
+    if ir:
+        crop = camera.infrared(crop, rng.uniform(0.3, 1.0), rng)
+    if rng.random() < cfg.noise_prob:
+        crop = camera.gaussian_noise(crop, rng.uniform(2, 12), rng)
+    if rng.random() < cfg.jpeg_prob:
+        crop = camera.jpeg(crop, int(rng.integers(25, 80)))
+    return crop, ir
