@@ -25,12 +25,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import PART_NAMES
+from .negatives import NegativeConfig, NegativePool
 from .occluders import TextureBank
 from .sample import FaceSample
 from .synth import FAMILY_NAMES, SynthConfig, synthesize
 
 SHARD_KEYS = ("image", "landmarks", "visibility", "pose", "mask", "face_mask", "parts", "cover_fraction",
-              "eyes_open", "family", "angle", "infrared", "flipped")
+              "eyes_open", "family", "angle", "infrared", "flipped", "face")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class BuildConfig:
     teacher_cache: str | None = None
     sources: list[SourceConfig] = field(default_factory=list)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    negatives: NegativeConfig = field(default_factory=NegativeConfig)  # non-face crops (data.negatives)
 
     @classmethod
     def from_dict(cls, d: dict) -> "BuildConfig":
@@ -63,11 +65,16 @@ class BuildConfig:
             raise InputError("build config", f"keys from {[f.name for f in dataclasses.fields(cls)]}", str(sorted(unknown)))
         srcs = [SourceConfig(**s) for s in d.pop("sources", [])]
         syn = SynthConfig(**d.pop("synth", {}))
-        cfg = cls(sources=srcs, synth=syn, **d)
+        neg = NegativeConfig(**d.pop("negatives", {}))
+        cfg = cls(sources=srcs, synth=syn, negatives=neg, **d)
         if cfg.split not in ("train", "holdout"):
             raise InputError("split", "train or holdout", repr(cfg.split))
         if not cfg.sources:
             raise InputError("build config", "at least one source", "none")
+        unknown_neg = set(cfg.negatives.sources) - {s.name for s in cfg.sources}
+        if unknown_neg:
+            raise InputError("negatives.sources", f"names of build sources {[s.name for s in cfg.sources]}",
+                             str(sorted(unknown_neg)))
         return cfg
 
     def to_dict(self) -> dict:
@@ -97,7 +104,8 @@ def in_holdout(path: Path | None, fraction: float) -> bool:
     return int(hashlib.sha1(key).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
 
 
-def prepare_source(src: SourceConfig, cfg: BuildConfig, teacher, log: Callable[[str], None]) -> list[FaceSample]:
+def split_samples(src: SourceConfig, cfg: BuildConfig) -> list[FaceSample]:
+    """The source's samples that belong to the build's split (and its ``limit``)."""
     from .adapters import ADAPTERS
 
     if src.adapter not in ADAPTERS:
@@ -107,6 +115,11 @@ def prepare_source(src: SourceConfig, cfg: BuildConfig, teacher, log: Callable[[
     samples = [s for s in samples if in_holdout(s.path, cfg.holdout_fraction) == want_holdout]
     if src.limit:
         samples = samples[:: max(1, len(samples) // src.limit)][: src.limit]
+    return samples
+
+
+def prepare_source(src: SourceConfig, cfg: BuildConfig, teacher, log: Callable[[str], None]) -> list[FaceSample]:
+    samples = split_samples(src, cfg)
     out = []
     for s in samples:
         if src.teacher:
@@ -130,8 +143,10 @@ def prepare_source(src: SourceConfig, cfg: BuildConfig, teacher, log: Callable[[
 
 
 def generate(pool: dict[str, list[FaceSample]], weights: dict[str, float], cfg: BuildConfig,
-             progress: Callable[[Iterable], Iterable] = iter) -> Iterable[tuple[str, dict]]:
-    """Yield (source name, synthesized sample) ``cfg.samples`` times, deterministically."""
+             progress: Callable[[Iterable], Iterable] = iter,
+             negatives: NegativePool | None = None) -> Iterable[tuple[str, dict]]:
+    """Yield (source name, synthesized sample) ``cfg.samples`` times, deterministically; with a
+    negative pool, a ``cfg.negatives.fraction`` share are non-face crops (source name "nonface")."""
     names = [n for n in pool if pool[n]]
     if not names:
         raise InputError("build", "at least one source with usable faces", "none")
@@ -141,6 +156,11 @@ def generate(pool: dict[str, list[FaceSample]], weights: dict[str, float], cfg: 
     bank = TextureBank(seed=cfg.seed + split_seed)
     for i in progress(range(cfg.samples)):
         rng = np.random.default_rng([cfg.seed, split_seed, i])
+        if negatives is not None and rng.random() < cfg.negatives.fraction:
+            neg = negatives.draw(rng, cfg.synth)
+            if neg is not None:
+                yield "nonface", neg
+                continue
         name = names[rng.choice(len(names), p=w)]
         s = pool[name][rng.integers(len(pool[name]))]
         out = synthesize(s, rng, cfg.synth, bank)
@@ -157,11 +177,17 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
     t0 = time.perf_counter()
     teacher = Teacher(Path(cfg.teacher_cache) if cfg.teacher_cache else out_dir / "teacher_cache.jsonl")
     pool = {s.name: prepare_source(s, cfg, teacher, log) for s in cfg.sources}
+    negatives = None
+    if cfg.negatives.fraction > 0 and cfg.negatives.sources:
+        scenes = [s for src in cfg.sources if src.name in cfg.negatives.sources for s in split_samples(src, cfg)]
+        negatives = NegativePool(scenes, cfg.negatives, teacher.analyzer)
+        log(f"negatives: {len(negatives)} scenes, {len(negatives.detector)} detector false boxes")
     t1 = time.perf_counter()
     counts: dict[str, Any] = {"per_source": {}, "per_family": {}, "covered": {p: 0 for p in PART_NAMES},
                               "occluded": {p: 0 for p in PART_NAMES}, "unknown": {p: 0 for p in PART_NAMES},
                               "eyes_open": {"1": 0, "0": 0, "-1": 0},
-                              "visibility": {"visible": 0, "external": 0, "self": 0, "outside": 0}, "infrared": 0}
+                              "visibility": {"visible": 0, "external": 0, "self": 0, "outside": 0}, "infrared": 0,
+                              "nonface": {}}
     buf: dict[str, list] = {k: [] for k in SHARD_KEYS + ("source",)}
     shards = []
 
@@ -175,12 +201,18 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
             v.clear()
 
     n = 0
-    for name, s in generate(pool, {src.name: src.weight for src in cfg.sources}, cfg, progress):
+    for name, s in generate(pool, {src.name: src.weight for src in cfg.sources}, cfg, progress, negatives):
         for k in SHARD_KEYS:
             buf[k].append(s[k])
         buf["source"].append(name)
         n += 1
         counts["per_source"][name] = counts["per_source"].get(name, 0) + 1
+        if not s["face"]:
+            kind = s["negative_kind"]
+            counts["nonface"][kind] = counts["nonface"].get(kind, 0) + 1
+            if len(buf["image"]) >= cfg.shard_size:
+                flush()
+            continue
         fam = FAMILY_NAMES[int(s["family"])]
         counts["per_family"][fam] = counts["per_family"].get(fam, 0) + 1
         for i, p in enumerate(PART_NAMES):
@@ -196,10 +228,11 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
             flush()
     flush()
     t2 = time.perf_counter()
-    balance = {f"{kind}.{p}": counts[kind][p] / max(1, n) for kind in ("occluded", "covered", "unknown")
-               for p in PART_NAMES}
+    faces = n - sum(counts["nonface"].values())
+    balance = {f"{kind}.{p}": counts[kind][p] / max(1, faces) for kind in ("occluded", "covered", "unknown")
+               for p in PART_NAMES}  # over the face samples
     manifest = {
-        "samples": n, "split": cfg.split, "image_size": cfg.synth.size, "shards": shards, "counts": counts,
+        "samples": n, "face_samples": faces, "split": cfg.split, "image_size": cfg.synth.size, "shards": shards, "counts": counts,
         "label_balance": balance, "faces_per_source": {k: len(v) for k, v in pool.items()},
         "teacher": {"version": teacher.version, "cache_hits": teacher.hits, "cache_misses": teacher.misses},
         "seconds": {"prepare": round(t1 - t0, 2), "generate": round(t2 - t1, 2)},
@@ -237,14 +270,26 @@ def load_shards(directory: Path, limit: int | None = None) -> dict[str, np.ndarr
 VIS_COLOURS = {0: (60, 220, 60), 1: (255, 40, 40), 2: (60, 120, 255), 3: (255, 220, 0), -1: (150, 150, 150)}
 
 
+def _caption(img: np.ndarray, text: str, y: int) -> None:
+    import cv2
+
+    cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 def contact_sheet(data: dict[str, np.ndarray], n: int = 48, cols: int = 8, scale: int = 2) -> np.ndarray:
     """RGB grid: landmarks coloured by visibility (green visible, red covered, blue self-occluded,
     yellow outside), the occluder outline (magenta), the family and the part labels."""
     import cv2
 
     tiles = []
+    is_face = data["face"] if "face" in data else np.ones(len(data["image"]), np.int8)
     for i in range(min(n, len(data["image"]))):
         img = cv2.resize(data["image"][i], None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        if not is_face[i]:
+            _caption(img, "non-face", 14)
+            tiles.append(img)
+            continue
         cs, _ = cv2.findContours(cv2.resize(data["mask"][i], None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST),
                                  cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(img, cs, -1, (255, 0, 255), 1)
@@ -256,8 +301,7 @@ def contact_sheet(data: dict[str, np.ndarray], n: int = 48, cols: int = 8, scale
                        for k, p in enumerate(("eL", "eR", "N", "M")))
         eo = int(data["eyes_open"][i])
         for text, y in ((fam + ("" if eo < 0 else f" eyes {'open' if eo else 'shut'}"), 14), (lab, img.shape[0] - 6)):
-            cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(img, text, (4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+            _caption(img, text, y)
         tiles.append(img)
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
