@@ -16,7 +16,7 @@ def test_tiny_forward_shapes(name):
     m = build_model(name, TINY[name]).eval()
     s = TINY[name]["input_size"]
     out = m(torch.randn(2, 3, s, s))
-    assert set(type(m).OUTPUTS) <= set(out)
+    assert set(m.OUTPUTS) <= set(out)
     for k, v in out.items():
         assert v.shape[0] == 2 and torch.isfinite(v).all(), k
     if "heatmaps" in out:
@@ -41,7 +41,7 @@ def _shards(tmp_path, n=24, S=64, seed=0):
         "face_mask": np.ones((n, S, S), np.uint8), "parts": rng.choice([-1, 0, 1], (n, 4, 2)).astype(np.int8),
         "cover_fraction": np.zeros((n, 4), np.float32), "eyes_open": rng.choice([-1, 0, 1], n).astype(np.int8),
         "family": np.zeros(n, np.int8), "angle": np.zeros(n, np.float32), "infrared": np.zeros(n, bool),
-        "flipped": np.zeros(n, bool), "source": np.array(["t"] * n),
+        "flipped": np.zeros(n, bool), "source": np.array(["t"] * n), "face": rng.choice([0, 1, 1], n).astype(np.int8),
     }
     np.savez(d / "shard-00000.npz", **arrays)
     (d / "manifest.json").write_text(json.dumps({"shards": ["shard-00000.npz"]}))
@@ -72,7 +72,8 @@ def test_every_model_trains_a_few_steps(tmp_path, model):
                 "lponet": ["nme_interocular", "pose_mae"],
                 "mnn": ["nme_interocular", "pose_mae", "visibility_auroc", "sigma_visible"],
                 "kdn": ["nme_interocular", "sigma_visible", "sigma_occluded"],
-                "cribnet": ["nme_interocular", "pose_mae", "visibility_auroc", "covered_f1.nose", "sigma_occluded"]}[model]
+                "cribnet": ["nme_interocular", "pose_mae", "visibility_auroc", "covered_f1.nose", "sigma_occluded",
+                            "face_auroc"]}[model]
     for key in expected:
         assert key in val and np.isfinite(val[key]), (key, val)
 
@@ -109,10 +110,10 @@ def test_onnx_export_parity(tmp_path, model):
         ref = m(x)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     outs = sess.run(None, {"input": x.numpy()})
-    for name, o in zip(type(m).OUTPUTS, outs):
+    for name, o in zip(m.OUTPUTS, outs):
         assert np.abs(o - ref[name].numpy()).max() <= 1e-4, name
     entry = json.loads(path.with_suffix(".json").read_text())
-    assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(type(m).OUTPUTS)
+    assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(m.OUTPUTS)
 
 
 def test_synthetic_benchmark_scores_an_exported_model(tmp_path):

@@ -24,6 +24,7 @@ class Batch:
     mask: torch.Tensor  # (N, 1, S, S) occluder on the face
     parts: torch.Tensor  # (N, 4, 2) long, -1 unknown
     eyes_open: torch.Tensor  # (N,) long, -1 unknown
+    face: torch.Tensor  # (N,) float 1 a face, 0 a non-face crop (data.negatives)
 
 
 class ShardSet:
@@ -51,6 +52,8 @@ class ShardSet:
         def take(key):
             return np.stack([self.parts[w][key][i] for w, i in idx])
 
+        # shards built before non-face crops existed hold faces only
+        face = np.array([self.parts[w]["face"][i] if "face" in self.parts[w] else 1 for w, i in idx], np.float32)
         img = torch.from_numpy(take("image")).permute(0, 3, 1, 2).float() / 255.0
         S = img.shape[-1]
         if input_size != S:
@@ -68,7 +71,8 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
-                     torch.from_numpy(take("parts")).long(), torch.from_numpy(take("eyes_open")).long())
+                     torch.from_numpy(take("parts")).long(), torch.from_numpy(take("eyes_open")).long(),
+                     torch.from_numpy(face))
 
 
 def to_heatmap(xy: torch.Tensor, input_size: int, hm_size: int) -> torch.Tensor:

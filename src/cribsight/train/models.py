@@ -357,6 +357,7 @@ class CribNetConfig:
     decoder_channels: int = 64
     landmarks: int = 68
     head_channels: int = 128
+    face_head: bool = False  # the face-presence logit (trained with non-face crops)
 
 
 @register("cribnet", CribNetConfig)
@@ -369,9 +370,12 @@ class CribNet(nn.Module):
       * ``rot6d``: 6D rotation from the pooled encoder (seeds 003/004);
       * ``occ`` / ``cov`` (4 each: eye_left, eye_right, nose, mouth) and ``eyes`` (1), each with a
         pre-softplus sigma (seed 000 heteroscedastic heads), from the pooled encoder plus the
-        pooled, mask-weighted decoder features."""
+        pooled, mask-weighted decoder features;
+      * ``face`` (1) with ``face_head``: the logit that the crop holds a face, visible or covered
+        (seed 001's second stage: it confirms or rejects detections the first stage doubts)."""
 
-    OUTPUTS = ("heatmaps", "visibility", "mask", "rot6d", "occ", "occ_sigma", "cov", "cov_sigma", "eyes", "eyes_sigma")
+    OUTPUTS = ("heatmaps", "visibility", "mask", "rot6d", "occ", "occ_sigma", "cov", "cov_sigma", "eyes", "eyes_sigma",
+               "face")
 
     def __init__(self, cfg: CribNetConfig):
         super().__init__()
@@ -388,6 +392,9 @@ class CribNet(nn.Module):
         self.glob = nn.Sequential(nn.Linear(tc[16] + 2 * D, H), nn.ReLU(inplace=True))
         self.pose = nn.Linear(H, 6)
         self.parts = nn.Linear(H, 18)  # occ 4 + sigma 4, cov 4 + sigma 4, eyes 1 + sigma 1
+        self.face = nn.Linear(H, 1) if cfg.face_head else None
+        if not cfg.face_head:
+            self.OUTPUTS = tuple(o for o in type(self).OUTPUTS if o != "face")
 
     def forward(self, x):
         f = self.enc(x)
@@ -402,7 +409,8 @@ class CribNet(nn.Module):
         parts = self.parts(g)
         return {"heatmaps": self.hm(d), "visibility": self.vis(d).mean((2, 3)), "mask": mask, "rot6d": self.pose(g),
                 "occ": parts[:, 0:4], "occ_sigma": parts[:, 4:8], "cov": parts[:, 8:12], "cov_sigma": parts[:, 12:16],
-                "eyes": parts[:, 16:17], "eyes_sigma": parts[:, 17:18]}
+                "eyes": parts[:, 16:17], "eyes_sigma": parts[:, 17:18],
+                **({"face": self.face(g)} if self.face is not None else {})}
 
 
 TINY = {
@@ -410,5 +418,6 @@ TINY = {
     "lponet": {"input_size": 64, "channels": 16, "depth": 2, "stacks": 2, "landmarks": 68, "fpf_maps": 2},
     "mnn": {"input_size": 32, "base_channels": 8, "max_channels": 16, "stages": 5, "landmarks": 68},
     "kdn": {"input_size": 64, "channels": 16, "depth": 2, "stages": 2, "landmarks": 68},
-    "cribnet": {"input_size": 64, "width": 0.25, "decoder_channels": 16, "landmarks": 68, "head_channels": 16},
+    "cribnet": {"input_size": 64, "width": 0.25, "decoder_channels": 16, "landmarks": 68, "head_channels": 16,
+                "face_head": True},
 }

@@ -130,6 +130,8 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen)
     if "eyes" in out:
         terms["eyes"] = L.heteroscedastic_mc_loss(out["eyes"], out["eyes_sigma"], b.eyes_open[:, None], T, gen)
+    if "face" in out:  # non-face crops carry no other label: every other term masks them out
+        terms["face"] = F.binary_cross_entropy_with_logits(out["face"][:, 0], b.face)
     return terms
 
 
@@ -175,7 +177,7 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
     res: dict = {}
     cls = BinaryClassification([f"cov_{p}" for p in PART_NAMES] + [f"occ_{p}" for p in PART_NAMES])
     bm = BinaryClassification(["cov_eyes", "cov_nose", "cov_mouth", "occ_an_eye", "occ_both_eyes", "occ_nose", "occ_mouth"])
-    vis_s, vis_y, nme, pose_err = [], [], [], []
+    vis_s, vis_y, nme, pose_err, face_s, face_y = [], [], [], [], [], []
     sig_vis, sig_occ = [], []
     for start in range(0, n, 64):
         idx = [(0, i) for i in range(start, min(n, start + 64))]
@@ -190,6 +192,9 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
             po, _ = probability_with_sigma(out["occ"].numpy(), out["occ_sigma"].numpy())
             pc, _ = probability_with_sigma(out["cov"].numpy(), out["cov_sigma"].numpy())
             bm.update(np.concatenate([pc, po], 1), np.concatenate([cov_y.numpy(), occ_y.numpy()], 1))
+        if "face" in out:
+            face_s.append(out["face"][:, 0].numpy())
+            face_y.append(b.face.numpy())
         if "visibility" in out:
             vis_s.append(torch.sigmoid(out["visibility"]).numpy().ravel())
             vis_y.append(b.visible.numpy().ravel())
@@ -231,6 +236,10 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
     if vis_s:
         s, y = np.concatenate(vis_s), np.concatenate(vis_y)
         res["visibility_auroc"] = auroc(s[y >= 0], y[y >= 0] > 0)
+    if face_s:
+        fy = np.concatenate(face_y)
+        if 0 < fy.sum() < len(fy):
+            res["face_auroc"] = auroc(np.concatenate(face_s), fy > 0)
     if nme:
         res["nme_interocular"] = float(np.mean(nme))
     if sig_vis and sig_occ:
@@ -376,7 +385,7 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
     model.eval()
     size = model.cfg.input_size
     x = torch.zeros(1, 3, size, size)
-    names = list(type(model).OUTPUTS)
+    names = list(model.OUTPUTS)
 
     class Wrap(torch.nn.Module):
         def __init__(self, m):
@@ -396,7 +405,8 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
                   "normalisation": "(rgb / 255 - 0.5) / 0.5",
                   "crop": "square around the 68 landmarks' box centre, side 1.6 x its largest side, rotated so the eyes are level"},
         "outputs": {n: {"name": n} for n in names},
-        "landmark_scheme": "ibug68", "kernel_sigma": 1.0, "steps": state["step"],
+        "landmark_scheme": "ibug68", "kernel_sigma": float(yaml_load(run / "config.yaml").get("kernel_sigma", 1.0)),
+        "steps": state["step"],
     }
     (out_path.with_suffix(".json")).write_text(json.dumps(entry, indent=2) + "\n")
     return out_path
