@@ -79,3 +79,69 @@ def test_cli_batch_survives_bad_inputs(files, tmp_path):
     # in one line; either way the batch went on
     assert "truncated.jpg" in by_name or any(
         "truncated.jpg" in line and "expected" in line for line in proc.stderr.splitlines())
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory, portrait):
+    """A good clip, the same clip cut to a third of its bytes, an audio-only container, an empty
+    file and a text file named .mp4."""
+    import av
+
+    from cribsight.io.video import VideoWriter
+
+    d = tmp_path_factory.mktemp("videos")
+    small = cv2.resize(portrait, (256, 256))
+    with VideoWriter(d / "good.mp4", 10, 256, 256) as w:
+        for i in range(12):
+            w.write(np.roll(small, 4 * i, axis=1))
+    data = (d / "good.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    with av.open(str(d / "audio_only.mp4"), mode="w") as c:
+        s = c.add_stream("aac", rate=16000)
+        t = np.arange(16000, dtype=np.float32) / 16000
+        frame = av.AudioFrame.from_ndarray(np.sin(2 * np.pi * 440 * t)[None].astype(np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for packet in s.encode(frame):
+            c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "notes.mp4").write_text("not a video\n")
+    return d
+
+
+@pytest.mark.parametrize("name, words", [
+    ("empty.mp4", "empty file"),
+    ("notes.mp4", "expected a decodable video"),
+    ("audio_only.mp4", "a container with audio only"),
+    ("missing.mp4", "no such file"),
+])
+def test_bad_videos_are_typed_errors(videos, name, words):
+    from cribsight.io.video import iter_video, video_info
+
+    for call in (video_info, lambda p: list(iter_video(p))):
+        with pytest.raises(InputError) as e:
+            call(videos / name)
+        assert words in str(e.value) and "expected" in str(e.value)
+
+
+def test_cli_batch_survives_bad_videos(videos, tmp_path):
+    from cribsight.io.video import video_info
+
+    assert video_info(videos / "good.mp4")["frames"] == 12
+    out = tmp_path / "res.jsonl"
+    names = ["empty.mp4", "good.mp4", "notes.mp4", "audio_only.mp4", "truncated.mp4"]
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", *[str(videos / n) for n in names],
+                           "--out", str(out), "--render", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    good = [r for r in rows if r["source"].endswith("good.mp4")]
+    assert [r["frame"] for r in good] == list(range(12)) and all(len(r["faces"]) == 1 for r in good)
+    assert (tmp_path / "r" / "good.mp4").stat().st_size > 0
+    for n in ("empty.mp4", "notes.mp4", "audio_only.mp4"):
+        assert not any(r["source"].endswith(n) for r in rows)
+        assert any(n in line and "expected" in line for line in proc.stderr.splitlines()), n
+    # a cut file gives the frames before the cut, or one error line; the batch went on either way
+    cut = [r for r in rows if r["source"].endswith("truncated.mp4")]
+    assert len(cut) < 12 and (cut or any("truncated.mp4" in line for line in proc.stderr.splitlines()))

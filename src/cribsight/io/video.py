@@ -19,10 +19,29 @@ class VideoFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
 
 
-def video_info(path: str | Path) -> dict:
+def _open(p: Path):
+    """An open PyAV container holding a video stream, or a typed error saying what was found."""
     import av
 
-    with av.open(str(path)) as c:
+    if not p.is_file():
+        raise InputError(str(p), "an existing video file", "no such file")
+    if p.stat().st_size == 0:
+        raise DecodeError(str(p), "a video file", "an empty file (0 bytes)")
+    try:
+        container = av.open(str(p))
+    except av.FFmpegError as e:
+        raise DecodeError(str(p), "a decodable video (mp4, avi, mov, mkv)", f"{type(e).__name__}: {e}") from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        container.close()
+        raise DecodeError(str(p), "a video stream", f"a container with {', '.join(kinds)} only")
+    return container
+
+
+def video_info(path: str | Path) -> dict:
+    """Frame count (0 when the container does not say), fps, width and height of the first video
+    stream; a typed error for a file that is not a video."""
+    with _open(Path(path)) as c:
         s = c.streams.video[0]
         return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0), "width": s.width, "height": s.height}
 
@@ -33,17 +52,8 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
     import av
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "an existing video file", "no such file")
-    if p.stat().st_size == 0:
-        raise DecodeError(str(p), "a video file", "an empty file (0 bytes)")
-    try:
-        container = av.open(str(p))
-    except av.FFmpegError as e:
-        raise DecodeError(str(p), "a decodable video (mp4, avi, mov, mkv)", f"{type(e).__name__}: {e}") from None
+    container = _open(p)
     with container:
-        if not container.streams.video:
-            raise DecodeError(str(p), "a video stream", "a container without video")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base) if stream.time_base else 0.0
