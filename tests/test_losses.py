@@ -118,3 +118,50 @@ def test_masked_bce_ignores_unknown():
     y = torch.tensor([1, -1, 0])
     exp = (math.log(2) + math.log(1 + math.exp(-2))) / 2
     assert L.masked_bce(lg, y).item() == pytest.approx(exp)
+
+
+def test_mask_bce_hand_value():
+    lg = torch.tensor([[[[0.0, 2.0], [-1.0, 0.5]]]], dtype=torch.float64)
+    y = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]], dtype=torch.float64)
+    sp = lambda v: math.log1p(math.exp(v))  # noqa: E731  softplus: -log(1 - sigmoid(v))
+    exp = (sp(-0.0) + sp(2.0) + sp(-1.0) + sp(-0.5)) / 4
+    assert L.mask_bce(lg, y).item() == pytest.approx(exp)
+
+
+def test_pose_direct_loss_hand_value_and_valid_mask():
+    pred = torch.tensor([[1.0, 2.0, 3.0], [10.0, 0.0, 0.0]], dtype=torch.float64)
+    tgt = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    assert L.pose_direct_loss(pred, tgt).item() == pytest.approx((2.0 + 10 / 3) / 2)
+    assert L.pose_direct_loss(pred, tgt, torch.tensor([True, False])).item() == pytest.approx(2.0)
+    assert L.pose_direct_loss(pred, tgt, torch.tensor([False, False])).item() == 0.0
+
+
+def test_non_face_crops_train_only_the_face_and_mask_terms():
+    """A non-face crop (data.negatives) has no landmark, part, eye or pose label: only the face
+    term, and the occluder mask (empty: nothing covers a face that is not there), may pull on the
+    network's outputs for it."""
+    from cribsight.train.data import Batch
+    from cribsight.train.models import TINY, build_model
+    from cribsight.train.trainer import TrainConfig, compute_losses
+
+    torch.manual_seed(0)
+    m = build_model("cribnet", TINY["cribnet"])
+    S = TINY["cribnet"]["input_size"]
+    n = 3
+    face = torch.tensor([1.0, 0.0, 0.0])
+    b = Batch(image=torch.randn(n, 3, S, S), landmarks=torch.rand(n, 68, 2) * S,
+              loc_known=(face[:, None] > 0).expand(n, 68).clone(),
+              visible=torch.where(face[:, None] > 0, 1.0, -1.0).expand(n, 68).clone(),
+              pose=torch.where(face[:, None] > 0, torch.zeros(n, 3), torch.full((n, 3), float("nan"))),
+              mask=torch.zeros(n, 1, S, S), parts=torch.where(face[:, None, None] > 0, 0, -1).expand(n, 4, 2).long(),
+              eyes_open=torch.where(face > 0, 1, -1).long(), face=face)
+    with torch.no_grad():  # the outputs as leaves: the test is of the loss terms, not the network
+        out = {k: v.detach().requires_grad_() for k, v in m(b.image).items() if isinstance(v, torch.Tensor)}
+    terms = compute_losses("cribnet", out, b, TrainConfig(model="cribnet"), torch.Generator().manual_seed(0))
+    assert {"landmarks", "visibility", "mask", "pose", "occ", "cov", "eyes", "face"} <= set(terms)
+    for name, t in terms.items():
+        grads = torch.autograd.grad(t, list(out.values()), allow_unused=True)
+        assert any(g is not None and g[0].abs().sum() > 0 for g in grads), name  # it trains the face crop
+        for key, g in zip(out, grads):
+            pulled = g is not None and bool(g[1:].abs().sum() > 0)
+            assert pulled == (name in ("face", "mask") and key == name), (name, key)

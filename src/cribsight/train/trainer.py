@@ -130,7 +130,7 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen)
     if "eyes" in out:
         terms["eyes"] = L.heteroscedastic_mc_loss(out["eyes"], out["eyes_sigma"], b.eyes_open[:, None], T, gen)
-    if "face" in out:  # non-face crops carry no other label: every other term masks them out
+    if "face" in out:  # non-face crops: every other term but the (empty) occluder mask masks them out
         terms["face"] = F.binary_cross_entropy_with_logits(out["face"][:, 0], b.face)
     return terms
 
