@@ -97,7 +97,8 @@ def test_build_writes_negatives(tmp_path, portrait):
         canvas = np.full((480, 640, 3), 100 + 40 * i, np.uint8)
         canvas[100:356, 200:456] = cv2.resize(portrait, (256, 256))
         cv2.imwrite(str(root / "imgs" / f"s{i}.jpg"), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-        kp = scene_sample(face_xy=(328.0, 240.0), size=90.0).extra["coco_keypoints"]
+        # the nose where the teacher finds the portrait's face (its label must hold the annotated nose)
+        kp = scene_sample(face_xy=(312.0, 163.0), size=40.0).extra["coco_keypoints"]
         ann["images"].append({"id": i, "file_name": f"s{i}.jpg"})
         ann["annotations"].append({"image_id": i, "id": i, "keypoints": kp.ravel().tolist(), "bbox": [0, 0, 640, 480]})
     (root / "ann.json").write_text(json.dumps(ann))
