@@ -64,12 +64,17 @@ def test_infant_video_decodes_with_container_timestamps(analyzer):
     assert found >= 18  # of 20 sampled frames: the hand hides the face only briefly
 
 
-def _low_presence_detection(analyzer, image):
-    """The first detection whose face-mesh presence is below the threshold (the mesh doubts it)."""
-    for det in analyzer.detect(image):
-        mesh = analyzer.run_mesh(image, det)
-        if mesh.presence < analyzer.config.presence_thresh:
-            return det, mesh
+def _doubtful_detection(analyzer, image):
+    """The first detection (down to ``candidate_score``) that fails the first stage - detector score
+    below ``score_thresh`` or mesh presence below ``presence_thresh`` - with its 68 mesh points."""
+    from cribsight import schema
+
+    cfg = analyzer.config
+    for stage in analyzer.detection_stages(image, cfg.candidate_score):
+        for det in stage():
+            mesh = analyzer.run_mesh(image, det)
+            if det.score < cfg.score_thresh or mesh.presence < cfg.presence_thresh:
+                return det, mesh.points_xy[list(schema.MESH468_TO_IBUG68)]
     return None, None
 
 
@@ -78,19 +83,20 @@ def test_second_stage_keeps_a_masked_face_the_mesh_rejects(analyzer):
 
     path = shared_path("facemask", "with_mask", "with_mask-0_0_006ajtxFly1g5eb2vgdh7j30sg0zkgo2.jpg")
     img = read_image(path)
-    det, mesh = _low_presence_detection(analyzer, img)
+    det, lm68 = _doubtful_detection(analyzer, img)
     assert det is not None, "the mesh presence of this masked face was measured at 0.06"
+    assert analyzer.cribnet(img, lm68).face_p >= analyzer.config.verify_face
     faces = analyzer.analyze_image(img, str(path)).faces
-    assert len(faces) == 1 and faces[0].detector.endswith("+kdn")
+    assert len(faces) == 1 and faces[0].detector.endswith("+cribnet")
     assert faces[0].parts["mouth"].covered > 0.5 and faces[0].parts["nose"].covered > 0.5
-    assert Analyzer(verify_sigma=0.0).analyze_image(img).faces == ()  # the presence gate alone drops it
+    assert Analyzer(verify_face=0.0).analyze_image(img).faces == ()  # the first stage alone drops it
 
 
 def test_second_stage_rejects_a_false_detection_in_a_crib_scene(analyzer):
-    # a detector box on SyRIP test160.jpg that contains no face: presence 0.01, eye sigma 0.18 of the crop
+    # a detector box on SyRIP test160.jpg that holds no face (mesh presence 0.01)
     img = read_image(shared_path("syrip", "images", "test160.jpg"))
-    det, mesh = _low_presence_detection(analyzer, img)
+    det, lm68 = _doubtful_detection(analyzer, img)
     assert det is not None
+    assert analyzer.cribnet(img, lm68).face_p < analyzer.config.verify_face
     h, w = img.shape[:2]
-    assert analyzer._face(img, det, mesh, w, h, verify=True) is None
-    assert analyzer._face(img, det, mesh, w, h, verify=False) is not None  # it is the gate that drops it
+    assert analyzer._face(img, det, w, h) is None

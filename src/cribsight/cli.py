@@ -21,21 +21,19 @@ console = Console(stderr=True, soft_wrap=True)
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def _analyzer(score_thresh: float | None, presence_thresh: float | None, rotations: str | None, threads: int | None,
-              verify_sigma: float | None = None):
-    from .pipeline import Analyzer, AnalyzerConfig
+def _analyzer(rotations: str | None = None, **options):
+    """An Analyzer with the options the user gave (None = the default)."""
+    from .pipeline import Analyzer
 
-    cfg = AnalyzerConfig()
-    if score_thresh is not None:
-        cfg.score_thresh = score_thresh
-    if presence_thresh is not None:
-        cfg.presence_thresh = presence_thresh
+    opts = {k: v for k, v in options.items() if v is not None}
     if rotations is not None:
-        cfg.rotations = tuple(int(r) for r in rotations.split(",") if r.strip())
-    if verify_sigma is not None:
-        cfg.verify_sigma = verify_sigma
-    cfg.threads = threads
-    return Analyzer(cfg)
+        opts["rotations"] = tuple(int(r) for r in rotations.split(",") if r.strip())
+    return Analyzer(**opts)
+
+
+SECOND_STAGE_HELP = ("second stage: keep a doubtful detection (detector score >= --candidate-score, or mesh presence "
+                     "below --presence-thresh) when CribNet's P(face) is at least this (default 0.9; 0 = off)")
+REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
 def _progress() -> Progress:
@@ -128,11 +126,13 @@ def analyze(
     presence_thresh: Optional[float] = typer.Option(None, help="face-mesh presence threshold (default 0.2)"),
     rotations: Optional[str] = typer.Option(None, help="rotations tried in turn when no face is upright (default 90,270,180; '' for none)"),
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default 1, or CRIBSIGHT_THREADS)"),
-    verify_sigma: Optional[float] = typer.Option(None, help="second stage: keep a face the mesh doubts when CribNet's "
-                                                 "eye-point sigma is below this fraction of its crop (default 0.05; 0 = off)"),
+    verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
+    candidate_score: Optional[float] = typer.Option(None, help="lowest detector score the second stage looks at (default 0.4)"),
+    reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
-    an = _analyzer(score_thresh, presence_thresh, rotations, threads, verify_sigma)
+    an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
+                   verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face)
     s = run_analyze(paths, out, render_dir, an)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -152,7 +152,7 @@ def demo(out_dir: Path = typer.Option(Path("out/demo"), "--out", help="where to 
     with VideoWriter(clip, 12, w, h) as vw:
         for _, _, f in frames:
             vw.write(f)
-    an = _analyzer(None, None, None, None)
+    an = _analyzer()
     s = run_analyze([str(clip)], out_dir / "demo.jsonl", out_dir / "rendered", an)
     console.print(_summary_table(s))
     print(f"input clip:     {clip}")
@@ -293,7 +293,9 @@ def eval_cmd(
     export: Optional[Path] = typer.Option(None, help="aflw2000-so/robustness: also write the altered images here, for other systems"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
     compare: Optional[tuple[Path, Path]] = typer.Option(None, help="compare two results JSON files (A B) instead of evaluating"),
-    verify_sigma: Optional[float] = typer.Option(None, help="CribNet second-stage face check (default 0.05; 0 = off), see analyze"),
+    verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
+    candidate_score: Optional[float] = typer.Option(None, help="lowest detector score the second stage looks at (default 0.4)"),
+    reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
     from .eval import benchmarks as B
@@ -332,10 +334,8 @@ def eval_cmd(
     else:
         from .pipeline import Analyzer, AnalyzerConfig
 
-        cfg = AnalyzerConfig(model="auto" if model == "cribnet" else model)
-        if verify_sigma is not None:
-            cfg.verify_sigma = verify_sigma
-        predict = B.analyzer_predictor(Analyzer(cfg))
+        predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
+                                                 verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

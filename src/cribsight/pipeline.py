@@ -1,17 +1,20 @@
 """Analyzer: image -> FrameResult; frames -> iterator of FrameResult.
 
-Pretrained path (all ONNX Runtime, see weights/manifest.json):
-1. Full-range BlazeFace on the whole letterboxed frame (faces from ~1/20 of the frame upwards).
-2. If it finds nothing and ``rotations`` are set, the full-range detector on the frame rotated by
-   each of them (overhead crib views; faces within about +-60 degrees of upright are found without
-   it); then, if still nothing, short-range BlazeFace on the frame padded to a 1.5x square (tight
-   face crops, where the face fills the image and the full-range model sees no face).
-   Detections are mapped back to the original frame.
-3. Per detection: the face mesh on a rotated 1.5x crop; a second pass re-crops from the first
-   mesh (MediaPipe's tracking ROI); faces whose mesh presence is below ``presence_thresh`` are
-   dropped as detector false positives.
-4. iBUG-68 from the mesh (schema.MESH468_TO_IBUG68), head pose by PnP of the 468 points against the
-   canonical face, eyes open from the eye aspect ratio.
+All ONNX Runtime (see weights/manifest.json):
+1. Detector passes, tried in turn until one yields an accepted face: full-range BlazeFace on the
+   letterboxed frame (faces from ~1/20 of the frame upwards); the same on the frame rotated by each
+   of ``rotations`` (overhead crib views; faces within about +-60 degrees of upright are found
+   upright); short-range BlazeFace on the frame padded to a 1.5x square and as it is (tight face
+   crops, where the full-range model sees no face). Detections are mapped back to the frame.
+2. Per detection: the face mesh on a rotated 1.5x crop; a second pass re-crops from the first
+   mesh (MediaPipe's tracking ROI). First stage: a face is accepted when its detector score is at
+   least ``score_thresh`` and its mesh presence at least ``presence_thresh``.
+3. Pretrained path: iBUG-68 from the mesh (schema.MESH468_TO_IBUG68), head pose by PnP of the 468
+   points against the canonical face, eyes open from the eye aspect ratio.
+4. With CribNet (the default): the network on a crop around the mesh's 68 points gives landmarks
+   with sigma and visibility, parts, eyes and the occluder mask; its face output is the second
+   stage that keeps doubtful detections (down to ``candidate_score``, or rejected by the mesh) it
+   is sure are faces, e.g. masked faces (see ``Analyzer._face``).
 """
 from __future__ import annotations
 
@@ -46,10 +49,13 @@ class AnalyzerConfig:
     model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
     landmarks_from: str = "cribnet"  # with cribnet: "cribnet" (KDN modes, sigma, visibility) or "mesh"
     pose_from: str = "pnp"  # with cribnet: "pnp" (mesh + canonical face; measured better) or "cribnet" (6D head)
-    # second stage (with cribnet): a detection whose mesh presence is below ``presence_thresh`` is
-    # kept when CribNet's KDN uncertainty of the 12 eye points is sharp: mean sigma below this
-    # fraction of CribNet's crop side (0 switches the second stage off). See docs/pretrained.md.
-    verify_sigma: float = 0.05
+    # second stage (with cribnet, seed 001's idea): detections down to ``candidate_score``, and those
+    # whose mesh presence is below ``presence_thresh``, are kept when CribNet's face output says
+    # P(face) >= ``verify_face`` (0 switches the second stage off); detections that pass the first
+    # stage are dropped when P(face) < ``reject_face``. See docs/pretrained.md for how they were set.
+    candidate_score: float = 0.4
+    verify_face: float = 0.9
+    reject_face: float = 0.5
 
 
 @dataclass
@@ -115,22 +121,33 @@ class Analyzer:
             self.cribnet = CribNet("cribnet.onnx", threads)
 
     # ------------------------------------------------------------------------------------------
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Full-range detector upright; if nothing, on the frame rotated by each of ``rotations``;
-        if still nothing, the short-range detector on the padded frame (tight face crops)."""
-        dets = self.full(image)
-        for deg in self.config.rotations:
-            if dets:
-                break
-            dets = self._detect_rotated(image, deg)
-        if not dets and self.config.crop_fallback:
-            dets = self._detect_padded(image)
-        return dets
+    def _second_stage(self) -> bool:
+        return self.cribnet is not None and self.cribnet.has_face_output and self.config.verify_face > 0
 
-    def _detect_rotated(self, image: np.ndarray, deg: int) -> list[Detection]:
+    def detection_stages(self, image: np.ndarray, score: float):
+        """Detector passes in the order they are tried, each a callable -> detections >= ``score``:
+        the full-range detector upright, then on the frame rotated by each of ``rotations``, then
+        (``crop_fallback``) the short-range detector on the frame padded to a 1.5x square and as it
+        is (tight face crops, where the full-range model sees no face)."""
+        yield lambda: self.full(image, score)
+        for deg in self.config.rotations:
+            yield lambda deg=deg: self._detect_rotated(image, deg, score)
+        if self.config.crop_fallback:
+            yield lambda: self._detect_padded(image, score)
+            yield lambda: self.short(image, score)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Detections (score >= ``score_thresh``) of the first detector pass that finds any."""
+        for stage in self.detection_stages(image, self.config.score_thresh):
+            dets = stage()
+            if dets:
+                return dets
+        return []
+
+    def _detect_rotated(self, image: np.ndarray, deg: int, score: float | None = None) -> list[Detection]:
         h, w = image.shape[:2]
         out = []
-        for d in self.full(_rotate(image, deg)):
+        for d in self.full(_rotate(image, deg), score):
             kp = _unrotate_points(d.keypoints_xy, deg, w, h)
             b = d.box_xyxy
             corners = _unrotate_points(np.array([[b[0], b[1]], [b[2], b[3]]]), deg, w, h)
@@ -138,14 +155,15 @@ class Analyzer:
             out.append(Detection(box.astype(np.float32), kp.astype(np.float32), d.score, f"{d.detector}_rot{deg}"))
         return out
 
-    def _detect_padded(self, image: np.ndarray) -> list[Detection]:
+    def _detect_padded(self, image: np.ndarray, score: float | None = None) -> list[Detection]:
         h, w = image.shape[:2]
         side = int(max(h, w) * 1.5)
         py, px = (side - h) // 2, (side - w) // 2
         padded = np.zeros((side, side, 3), np.uint8)
         padded[py:py + h, px:px + w] = image
         shift = np.array([px, py, px, py], np.float32)
-        return [Detection(d.box_xyxy - shift, d.keypoints_xy - shift[:2], d.score, d.detector) for d in self.short(padded)]
+        return [Detection(d.box_xyxy - shift, d.keypoints_xy - shift[:2], d.score, d.detector)
+                for d in self.short(padded, score)]
 
     def run_mesh(self, image: np.ndarray, det: Detection) -> MeshResult:
         """Mesh from the detector ROI; with ``refine``, a second pass from the ROI of the first mesh
@@ -168,49 +186,61 @@ class Analyzer:
     # ------------------------------------------------------------------------------------------
     def analyze_image(self, image: np.ndarray, source: str = "<array>", frame: int = 0,
                       timestamp_ms: float = 0.0) -> FrameResult:
+        """Detector passes in turn (``detection_stages``) until one yields an accepted face; each
+        detection gets the mesh, and with CribNet the network, and is accepted or dropped (``_face``)."""
         image = to_rgb_uint8(image)
         h, w = image.shape[:2]
-        t0 = time.perf_counter()
-        dets = self.detect(image)
-        t1 = time.perf_counter()
-        meshes = [self.run_mesh(image, d) for d in dets]
-        t2 = time.perf_counter()
-        faces = []
-        self._network_ms = 0.0
-        for det, mesh in zip(dets, meshes):
-            if mesh.presence >= self.config.presence_thresh:
-                faces.append(self._face(image, det, mesh, w, h))
-            elif self.cribnet is not None and self.config.verify_sigma > 0:
-                face = self._face(image, det, mesh, w, h, verify=True)
-                if face is not None:
-                    faces.append(face)
-        t3 = time.perf_counter()
-        self.times = StageTimes(detect=(t1 - t0) * 1e3, landmarks=(t2 - t1) * 1e3,
-                                pose=(t3 - t2) * 1e3 - self._network_ms, network=self._network_ms)
+        self.times = StageTimes()
+        score = min(self.config.score_thresh, self.config.candidate_score) if self._second_stage() else self.config.score_thresh
+        faces: list[Face] = []
+        for stage in self.detection_stages(image, score):
+            t0 = time.perf_counter()
+            dets = stage()
+            self.times.detect += (time.perf_counter() - t0) * 1e3
+            faces = [f for f in (self._face(image, d, w, h) for d in dets) if f is not None]
+            if faces:
+                break
         return FrameResult(source, frame, timestamp_ms, w, h, tuple(faces), ())
 
-    def _face(self, image: np.ndarray, det: Detection, mesh: MeshResult, w: int, h: int,
-              verify: bool = False) -> Face | None:
-        """One face. With ``verify`` (the mesh doubts it is a face), CribNet decides: ``None`` unless
-        its eye landmarks are sharp (KDN sigma, seed 002: uncertainty rises where there is no eye)."""
+    def _face(self, image: np.ndarray, det: Detection, w: int, h: int) -> Face | None:
+        """One detection -> a Face, or None when it is not accepted as one.
+
+        First stage: detector score >= ``score_thresh`` and mesh presence >= ``presence_thresh``.
+        With CribNet's face output (second stage), a detection that fails the first stage is kept
+        when P(face) >= ``verify_face`` (detector name + "+cribnet"), and one that passes it is
+        dropped when P(face) < ``reject_face``."""
+        t0 = time.perf_counter()
+        mesh = self.run_mesh(image, det)
         pts = mesh.points_xy.astype(np.float64)
         lm68 = pts[list(schema.MESH468_TO_IBUG68)]
+        t1 = time.perf_counter()
+        self.times.landmarks += (t1 - t0) * 1e3
+        first = det.score >= self.config.score_thresh and mesh.presence >= self.config.presence_thresh
+        c = None
+        if self.cribnet is not None and (first or self._second_stage()):
+            c = self.cribnet(image, lm68)
+            t2 = time.perf_counter()
+            self.times.network += (t2 - t1) * 1e3
+            t1 = t2
+        detector = det.detector
+        if c is not None and c.face_p is not None and self._second_stage():
+            if first and c.face_p < self.config.reject_face:
+                return None
+            if not first:
+                if c.face_p < self.config.verify_face:
+                    return None
+                detector = f"{det.detector}+cribnet"
+        elif not first:
+            return None
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
         yaw, pitch, roll = euler_from_matrix(R)
         box = tuple(float(v) for v in det.box_xyxy)
-        if self.cribnet is None:
-            return Face(box=box, score=float(det.score), detector=det.detector,
+        self.times.pose += (time.perf_counter() - t1) * 1e3
+        if c is None:
+            return Face(box=box, score=float(det.score), detector=detector,
                         landmarks=Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None),
                         pose=Pose(yaw, pitch, roll, None), eyes_open=eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence),
                         parts=None, occlusion=Occlusion(None, None))
-        tn = time.perf_counter()
-        c = self.cribnet(image, lm68)
-        self._network_ms += (time.perf_counter() - tn) * 1e3
-        detector = det.detector
-        if verify:
-            if not c.eye_sigma_fraction < self.config.verify_sigma:
-                return None
-            detector = f"{det.detector}+kdn"
         if self.config.landmarks_from == "cribnet":
             lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in c.landmarks),
                             tuple(float(v) for v in c.sigma), tuple(float(v) for v in c.visible))

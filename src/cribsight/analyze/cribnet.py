@@ -34,7 +34,7 @@ class CribNetResult:
     eyes_open: tuple[float, float]
     visible_fraction: float
     mask_polygons: list  # [[[x, y], ...], ...] image pixels, occluder on the face
-    eye_sigma_fraction: float  # mean KDN sigma of the 12 eye points / crop side (face verification)
+    face_p: float | None  # P(the crop holds a face, visible or covered); None when the model has no face output
 
 
 def crop_from_landmarks(lm: np.ndarray):
@@ -54,6 +54,7 @@ class CribNet:
         self.size = int(e["input"]["shape"][2])
         self.kernel_sigma = float(e.get("kernel_sigma", 1.0))
         self.names = list(e["outputs"])
+        self.has_face_output = "face" in self.names
 
     def __call__(self, image: np.ndarray, landmarks68: np.ndarray) -> CribNetResult:
         S = self.size
@@ -96,4 +97,4 @@ class CribNet:
             occluded={p: (float(po[i]), float(so[i])) for i, p in enumerate(PART_NAMES)},
             covered={p: (float(pc[i]), float(sc[i])) for i, p in enumerate(PART_NAMES)},
             eyes_open=(float(pe[0]), float(se[0])), visible_fraction=vis_frac, mask_polygons=polys,
-            eye_sigma_fraction=float(np.mean(sig[36:48]) / hs))
+            face_p=float(sigmoid(out["face"][0, 0])) if "face" in out else None)

@@ -1,0 +1,120 @@
+"""Tune the second stage (``candidate_score``, ``verify_face``, ``reject_face``) on the development data.
+
+Runs every detector pass of the Analyzer at a low score once per image, records per detection its
+pass, detector score, mesh presence and CribNet's P(face) and P(nose/mouth covered), then replays
+``Analyzer.analyze_image``'s acceptance rule offline for a grid of settings and prints, per
+setting: SyRIP recall and false boxes per image (the foundation issue's scoring), masked and
+unmasked face-mask photos found, and UTKFace crops found (every 4th image).
+
+    python tools/tune_second_stage.py [--cache out/second_stage.json]
+
+The records are cached; delete the cache after changing the model. The chosen setting is the
+default in ``AnalyzerConfig``; its end-to-end figures come from ``cribsight eval``.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+FLOOR = 0.15
+
+
+def records(analyzer, path: Path) -> list[list[dict]]:
+    """Per detector pass, the detections at score >= FLOOR with what the acceptance rule needs."""
+    from cribsight import schema
+    from cribsight.io import read_image
+
+    image = read_image(path)
+    out = []
+    for stage in analyzer.detection_stages(image, FLOOR):
+        dets = []
+        for d in stage():
+            mesh = analyzer.run_mesh(image, d)
+            lm68 = mesh.points_xy.astype(np.float64)[list(schema.MESH468_TO_IBUG68)]
+            c = analyzer.cribnet(image, lm68)
+            dets.append({"box": [float(v) for v in d.box_xyxy], "score": float(d.score), "presence": float(mesh.presence),
+                         "face_p": c.face_p, "covered": max(c.covered["nose"][0], c.covered["mouth"][0])})
+        out.append(dets)
+    return out
+
+
+def accepted(passes: list[list[dict]], cand: float, verify: float, reject: float, score: float = 0.4,
+             presence: float = 0.2) -> list[dict]:
+    """The faces ``Analyzer.analyze_image`` would return under these settings."""
+    floor = min(score, cand) if verify > 0 else score
+    for dets in passes:
+        faces = []
+        for d in dets:
+            if d["score"] < floor:
+                continue
+            first = d["score"] >= score and d["presence"] >= presence
+            if verify > 0:
+                if first and d["face_p"] < reject:
+                    continue
+                if not first and d["face_p"] < verify:
+                    continue
+            elif not first:
+                continue
+            faces.append(d)
+        if faces:
+            return faces
+    return []
+
+
+def inside(box, pt) -> bool:
+    return box[0] <= pt[0] <= box[2] and box[1] <= pt[1] <= box[3]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, default=ROOT / "out" / "second_stage.json")
+    args = ap.parse_args()
+    from cribsight.pipeline import Analyzer
+
+    if args.cache.exists():
+        data = json.loads(args.cache.read_text())
+    else:
+        an = Analyzer()
+        ann = json.loads((SHARED / "syrip" / "annotations.json").read_text())
+        kps = {a["image_id"]: np.asarray(a["keypoints"], float).reshape(-1, 3)[:5] for a in ann["annotations"]}
+        data = {"syrip": [], "with_mask": [], "without_mask": [], "utkface": []}
+        for im in ann["images"]:
+            k = kps.get(im["id"])
+            if k is None or not (k[0, 2] == 2 and k[1, 2] == 2 and k[2, 2] == 2):
+                continue
+            data["syrip"].append({"kp": k[:3, :2].tolist(), "passes": records(an, SHARED / "syrip" / "images" / im["file_name"])})
+        for folder in ("with_mask", "without_mask"):
+            for f in sorted((SHARED / "facemask" / folder).iterdir()):
+                data[folder].append({"passes": records(an, f)})
+        for f in sorted((SHARED / "utkface").iterdir())[::4]:
+            data["utkface"].append({"passes": records(an, f)})
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        args.cache.write_text(json.dumps(data))
+    print(f"{'cand':>5} {'verify':>6} {'reject':>6} | {'syrip R':>7} {'FB/img':>6} | {'mask':>5} {'nomask':>6} | {'utk':>5}")
+    for cand, verify, reject in itertools.product((0.4, 0.3, 0.2), (0.0, 0.5, 0.9, 0.97, 0.99), (0.0, 0.2, 0.5)):
+        if verify == 0 and (cand != 0.4 or reject > 0):
+            continue
+        hit = fb = 0
+        for r in data["syrip"]:
+            k = r["kp"]
+            faces = accepted(r["passes"], cand, verify, reject)
+            h = [f for f in faces if inside(f["box"], k[0]) and (inside(f["box"], k[1]) or inside(f["box"], k[2]))]
+            hit += bool(h)
+            fb += len(faces) - len(h)
+        n = len(data["syrip"])
+        rates = {g: np.mean([bool(accepted(r["passes"], cand, verify, reject)) for r in data[g]])
+                 for g in ("with_mask", "without_mask", "utkface")}
+        print(f"{cand:5.2f} {verify:6.2f} {reject:6.2f} | {hit / n:7.3f} {fb / n:6.3f} | {rates['with_mask']:5.3f} "
+              f"{rates['without_mask']:6.3f} | {rates['utkface']:5.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
