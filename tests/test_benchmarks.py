@@ -175,7 +175,7 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
 
 def test_dev_labels_file_is_well_formed():
     rows = B.read_dev_labels()
-    assert len(rows) == 72 and len({r["file_name"] for r in rows}) == 72
+    assert len(rows) == 170 and len({r["file_name"] for r in rows}) == 170
     assert {r["face"] for r in rows} <= {"visible", "turned_away", "face_down"}
     assert {r["eyes"] for r in rows} <= {"open", "closed", "unknown"}
     assert all(set(r["covered"]) <= {"eyes", "nose", "mouth"} for r in rows)

@@ -436,7 +436,7 @@ def read_dev_labels(path: Path = DEV_LABELS) -> list[dict]:
 
 
 def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DEV_LABELS) -> dict:
-    """Our by-eye labels on 72 SyRIP images: visible-face recall (a box holding the annotated nose and
+    """Our by-eye labels on 170 SyRIP images: visible-face recall (a box holding the annotated nose and
     an eye), mouth-covered AUROC and eyes-open AUROC over the found visible faces, and the rate at
     which a face turned away or face down comes out 'all clear' (a face reported with P(nose
     occluded) and P(mouth occluded) both < 0.5, or with no occlusion estimate at all) - the target
@@ -502,7 +502,9 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     """The data engine's held-out set (its own faces, generator seeds and texture bank, plus the
     seed-003 rectangles): the network on each crop, decoded by the runtime code. Per-part covered
     and occluded F1 at 0.5, AUROC and ECE; landmark-visibility AUROC; seed 002 Table 4 (mean sigma
-    of occluded vs visible landmarks, NME of each); occlusion-mask mIoU; pose MAE. Runs a shipped
+    of occluded vs visible landmarks, NME of each); occlusion-mask mIoU; pose MAE; with non-face
+    crops in the set and a face output, the face-presence AUROC (the other figures are over the
+    face crops only). Runs a shipped
     ONNX model (``model``); other systems' predictions cannot be scored on it."""
     import cv2
 
@@ -522,13 +524,19 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     cls = BinaryClassification([f"covered_{p}" for p in PART_NAMES] + [f"occluded_{p}" for p in PART_NAMES])
     unc = UncertaintyVsError("interocular")
     miou, pose = MaskIoU(), PoseError()
-    vs, vy = [], []
+    vs, vy, fs, fy = [], [], [], []
     n = len(d["image"])
+    is_face = d["face"] if "face" in d else np.ones(n, np.int8)
     for i in progress(range(n)):
         img = d["image"][i]
         S0 = img.shape[0]
         x = cv2.resize(img, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
         out = dict(zip(names, net(((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None])))
+        if "face" in out:
+            fs.append(float(out["face"][0, 0]))
+            fy.append(bool(is_face[i]))
+        if not is_face[i]:  # a non-face crop has no other label
+            continue
         pc, _ = probability_with_sigma(out["cov"][0], out["cov_sigma"][0])
         po, _ = probability_with_sigma(out["occ"][0], out["occ_sigma"][0])
         parts = d["parts"][i]
@@ -556,7 +564,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     u = unc.compute()
     pe = pose.compute()
     return {
-        "benchmark": "synthetic", "samples": n,
+        "benchmark": "synthetic", "samples": n, "face_samples": int(np.sum(is_face)),
+        "face_auroc": auroc(np.array(fs), np.array(fy)) if fs and 0 < sum(fy) < len(fy) else None,
         "covered_f1": {p: c["per_class"][f"covered_{p}"]["f1"] for p in PART_NAMES},
         "covered_auroc": {p: c["per_class"][f"covered_{p}"]["auroc"] for p in PART_NAMES},
         "occluded_f1": {p: c["per_class"][f"occluded_{p}"]["f1"] for p in PART_NAMES},

@@ -220,7 +220,7 @@ def _table_md(rows: list[tuple[str, list[Any]]], header: list[str]) -> str:
 
 
 DESCRIPTIONS = {
-    "syrip-dev": "72 SyRIP images labelled by eye by the developers (src/cribsight/eval/syrip_dev_labels.csv). A face "
+    "syrip-dev": "170 SyRIP images labelled by eye by the developers (src/cribsight/eval/syrip_dev_labels.csv). A face "
                  "turned away or face down must never come out 'all clear' (target rate <= 0.05).",
     "synthetic": "The data engine's held-out set (other faces, seeds and textures; seed-003 rectangles included): "
                  "labels exact by construction.",
