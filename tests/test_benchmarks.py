@@ -179,3 +179,23 @@ def test_dev_labels_file_is_well_formed():
     assert {r["face"] for r in rows} <= {"visible", "turned_away", "face_down"}
     assert {r["eyes"] for r in rows} <= {"open", "closed", "unknown"}
     assert all(set(r["covered"]) <= {"eyes", "nose", "mouth"} for r in rows)
+
+
+def test_plots_draw_the_baseline_beside_the_model():
+    pytest.importorskip("matplotlib")
+    from cribsight.eval import report as R
+
+    so = {"benchmark": "aflw2000-so", "variants": {v: {"detected": 2, "nme_interocular_mean": 0.1 + i / 10,
+                                                       "pose_mae_mean": 5.0 + i} for i, v in enumerate(("none", "left"))}}
+    rob = {"benchmark": "robustness", "curves": {"noise_sigma": [{"level": 0, "detection_rate": 1.0, "nme_interocular_mean": 0.1},
+                                                                 {"level": 10, "detection_rate": 0.5, "nme_interocular_mean": None}]}}
+    fc = {"confidence": [0.0, 0.5, 1.0], "f1": [0.8, 0.7, 0.0], "precision": [0.9, 0.95, 1.0], "recall": [0.7, 0.5, 0.0],
+          "best_threshold": 0.0, "best_f1": 0.8}
+    sy = {"benchmark": "syrip", "f1_confidence": fc, "recall_by_posture": {"Prone": {"recall": 0.5, "images": 4}}}
+    for res in (so, rob, sy):
+        (_, fig), *_ = R.plots(res, res)
+        labels = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+        assert any("baseline" in t for t in labels), res["benchmark"]
+        (_, fig), *_ = R.plots(res, None)
+        labels = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
+        assert not any("baseline" in t for t in labels), res["benchmark"]

@@ -18,7 +18,7 @@ from ..errors import MissingExtraError
 HEADLINES = {
     "syrip-dev": ["visible_faces", "visible_face_recall", "mouth_covered_auroc", "mouth_covered_positives",
                   "eyes_open_auroc", "eyes_closed_scored", "turned_away_or_face_down", "all_clear_rate_when_turned_away"],
-    "synthetic": ["samples", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
+    "synthetic": ["samples", "face_samples", "face_auroc", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
                   "covered_auroc.nose", "covered_auroc.mouth", "occluded_f1.nose", "occluded_f1.mouth", "part_ece",
                   "visibility_auroc", "sigma_visible_px", "sigma_occluded_px", "sigma_ratio_occluded_to_visible",
                   "nme_visible", "nme_occluded", "mask_miou", "pose_mae_mean"],
@@ -114,6 +114,9 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         for k, style in (("f1", "-"), ("precision", "--"), ("recall", ":")):
             ax.plot(fc["confidence"], fc[k], style, label=k)
+        bfc = (baseline or {}).get("f1_confidence")
+        if bfc:
+            ax.plot(bfc["confidence"], bfc["f1"], "-", color="grey", lw=1, label="f1, baseline (pretrained)")
         ax.axvline(fc["best_threshold"], color="grey", lw=0.8)
         ax.set(xlabel="detector confidence threshold", ylabel="value", ylim=(0, 1.02),
                title=f"SyRIP F1-confidence (best F1 {fc['best_f1']:.3f} at {fc['best_threshold']:.2f})")
@@ -159,7 +162,7 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
                 for j in range(2):
                     ax.text(j, i, str(m[i][j]), ha="center", va="center")
             ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["pred clear", "pred covered"],
-                   yticklabels=["unmasked", "masked"], title=f"Confusion at {cov['threshold']}")
+                   yticklabels=["unmasked", "masked"], title=f"Confusion at {cov['threshold']} (no face found = clear)")
             figs.append(("facemask_confusion", fig))
     elif b == "synthetic" and result.get("part_reliability"):
         figs.append(("synthetic_reliability", _reliability_fig(plt, result["part_reliability"], "predicted part probability",
@@ -177,30 +180,44 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
         figs.append(("aflw2000_ced", fig))
     elif b == "aflw2000-so":
         v = result["variants"]
+        bv = (baseline or {}).get("variants") or {}
         names = list(v)
+        xs = list(range(len(names)))
+        w = 0.4 if bv else 0.8
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-        axes[0].bar(names, [v[n]["pose_mae_mean"] or 0 for n in names], color="#b5654a")
-        axes[0].set(ylabel="pose MAE (deg)", title="AFLW2000-SO pose MAE")
-        axes[1].bar(names, [v[n]["nme_interocular_mean"] or 0 for n in names], color="#4a7fb5")
-        axes[1].set(ylabel="NME (inter-ocular)", title="AFLW2000-SO NME")
-        for a in axes:
+        for a, key, color, label in ((axes[0], "pose_mae_mean", "#b5654a", "pose MAE (deg)"),
+                                     (axes[1], "nme_interocular_mean", "#4a7fb5", "NME (inter-ocular)")):
+            a.bar([x - (w / 2 if bv else 0) for x in xs], [v[n][key] or 0 for n in names], width=w, color=color, label="model")
+            if bv:
+                a.bar([x + w / 2 for x in xs], [(bv.get(n) or {}).get(key) or 0 for n in names], width=w, color="#bbbbbb",
+                      label="baseline (pretrained)")
+                a.legend(fontsize=7)
+            a.set_xticks(xs, names)
+            a.set(ylabel=label, title=f"AFLW2000-SO {label.split(' (')[0]}")
             a.tick_params(axis="x", rotation=30)
         fig.tight_layout()
         figs.append(("aflw2000_so", fig))
     elif b == "robustness":
         fams = result["curves"]
-        fig, axes = plt.subplots(2, len(fams), figsize=(3.2 * len(fams), 5.2))
+        bf = (baseline or {}).get("curves") or {}
+        fig, axes = plt.subplots(2, len(fams), figsize=(3.2 * len(fams), 5.2), squeeze=False)
+        nan = float("nan")
         for j, (fam, pts) in enumerate(fams.items()):
-            lv = [p["level"] for p in pts]
-            axes[0, j].plot(lv, [p["detection_rate"] for p in pts], "o-")
+            for curve, style, color, label in ((pts, "o-", None, "model"), (bf.get(fam), "s--", "grey", "baseline (pretrained)")):
+                if not curve:
+                    continue
+                lv = [p["level"] for p in curve]
+                axes[0, j].plot(lv, [p["detection_rate"] for p in curve], style, color=color or "C0", label=label)
+                axes[1, j].plot(lv, [p["nme_interocular_mean"] if p["nme_interocular_mean"] is not None else nan
+                                     for p in curve], style, color=color or "C1", label=label)
             axes[0, j].set(title=fam, ylim=(0, 1.05), ylabel="detection rate" if j == 0 else "")
-            axes[1, j].plot(lv, [p["nme_interocular_mean"] if p["nme_interocular_mean"] is not None else float("nan")
-                                 for p in pts], "o-", color="C1")
             axes[1, j].set(xlabel=fam, ylabel="NME" if j == 0 else "")
             if fam == "resolution_factor":
                 for a in axes[:, j]:
                     a.set_xscale("log", base=2)
                     a.invert_xaxis()
+        if bf:
+            axes[0, 0].legend(fontsize=7, loc="lower left")
         fig.tight_layout()
         figs.append(("robustness", fig))
     return figs
