@@ -188,10 +188,12 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
         for a, key, color, label in ((axes[0], "pose_mae_mean", "#b5654a", "pose MAE (deg)"),
                                      (axes[1], "nme_interocular_mean", "#4a7fb5", "NME (inter-ocular)")):
             a.bar([x - (w / 2 if bv else 0) for x in xs], [v[n][key] or 0 for n in names], width=w, color=color, label="model")
+            top = max([v[n][key] or 0 for n in names] + [(bv.get(n) or {}).get(key) or 0 for n in names])
             if bv:
                 a.bar([x + w / 2 for x in xs], [(bv.get(n) or {}).get(key) or 0 for n in names], width=w, color="#bbbbbb",
                       label="baseline (pretrained)")
-                a.legend(fontsize=7)
+                a.legend(fontsize=7, loc="upper left", ncol=2)
+            a.set_ylim(0, 1.3 * top if top > 0 else 1)  # room for the legend above the bars
             a.set_xticks(xs, names)
             a.set(ylabel=label, title=f"AFLW2000-SO {label.split(' (')[0]}")
             a.tick_params(axis="x", rotation=30)
