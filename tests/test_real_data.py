@@ -100,3 +100,25 @@ def test_second_stage_rejects_a_false_detection_in_a_crib_scene(analyzer):
     assert analyzer.cribnet(img, lm68).face_p < analyzer.config.verify_face
     h, w = img.shape[:2]
     assert analyzer._face(img, det, w, h) is None
+
+
+def test_aflw2000_so_detection_metrics_by_variant():
+    """A predictor that returns each image's ground-truth 68-point box, except on the 'top' variant
+    where it returns a box beside the face, gives AP 1 for the exact boxes and recall 0 on 'top'."""
+    from cribsight.types import Face, FrameResult
+
+    data = shared_path("aflw2000_sample")
+    boxes = {p.stem: (*gt.min(0), *gt.max(0)) for p, gt, _ in B._aflw_items(data)}
+
+    def predict(name, image):
+        stem, variant = (name.stem, "none") if name.stem in boxes else name.stem.rsplit("_", 1)
+        x1, y1, x2, y2 = (float(v) for v in boxes[stem])
+        if variant == "top":
+            x1, x2 = x2 + 5, x2 + 5 + (x2 - x1)
+        face = Face(box=(x1, y1, x2, y2), score=0.9, detector="gt")
+        return FrameResult(name.name, 0, 0, image.shape[1], image.shape[0], (face,))
+
+    d = B.aflw2000_so(data, predict)["detection"]
+    assert d["n_gt"] == 16 * 6
+    assert d["recall_by_tier"]["top"] == 0 and all(d["recall_by_tier"][v] == 1 for v in ("none", "left", "bottom"))
+    assert d["recall"] == 5 / 6 and d["precision"] == 5 / 6
