@@ -45,24 +45,19 @@ def records(analyzer, path: Path) -> list[list[dict]]:
     return out
 
 
-def accepted(passes: list[list[dict]], cand: float, verify: float, reject: float, score: float = 0.4,
-             presence: float = 0.2) -> list[dict]:
-    """The faces ``Analyzer.analyze_image`` would return under these settings."""
-    floor = min(score, cand) if verify > 0 else score
+def accepted(passes: list[list[dict]], cfg) -> list[dict]:
+    """The faces ``Analyzer.analyze_image`` would return under ``cfg`` (an AnalyzerConfig; its
+    acceptance rule: ``detection_floor``, ``first_stage``, ``second_stage_keeps``)."""
+    second = cfg.verify_face > 0
+    floor = cfg.detection_floor(second)
     for dets in passes:
         faces = []
         for d in dets:
             if d["score"] < floor:
                 continue
-            first = d["score"] >= score and d["presence"] >= presence
-            if verify > 0:
-                if first and d["face_p"] < reject:
-                    continue
-                if not first and d["face_p"] < verify:
-                    continue
-            elif not first:
-                continue
-            faces.append(d)
+            first = cfg.first_stage(d["score"], d["presence"])
+            if cfg.second_stage_keeps(first, d["face_p"]) if second else first:
+                faces.append(d)
         if faces:
             return faces
     return []
@@ -76,7 +71,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, default=ROOT / "out" / "second_stage.json")
     args = ap.parse_args()
-    from cribsight.pipeline import Analyzer
+    from cribsight.pipeline import Analyzer, AnalyzerConfig
 
     if args.cache.exists():
         data = json.loads(args.cache.read_text())
@@ -101,15 +96,16 @@ def main() -> int:
     for cand, verify, reject in itertools.product((0.4, 0.3, 0.2), (0.0, 0.5, 0.9, 0.97, 0.99), (0.0, 0.2, 0.5)):
         if verify == 0 and (cand != 0.4 or reject > 0):
             continue
+        cfg = AnalyzerConfig(candidate_score=cand, verify_face=verify, reject_face=reject)
         hit = fb = 0
         for r in data["syrip"]:
             k = r["kp"]
-            faces = accepted(r["passes"], cand, verify, reject)
+            faces = accepted(r["passes"], cfg)
             h = [f for f in faces if inside(f["box"], k[0]) and (inside(f["box"], k[1]) or inside(f["box"], k[2]))]
             hit += bool(h)
             fb += len(faces) - len(h)
         n = len(data["syrip"])
-        rates = {g: np.mean([bool(accepted(r["passes"], cand, verify, reject)) for r in data[g]])
+        rates = {g: np.mean([bool(accepted(r["passes"], cfg)) for r in data[g]])
                  for g in ("with_mask", "without_mask", "utkface")}
         print(f"{cand:5.2f} {verify:6.2f} {reject:6.2f} | {hit / n:7.3f} {fb / n:6.3f} | {rates['with_mask']:5.3f} "
               f"{rates['without_mask']:6.3f} | {rates['utkface']:5.3f}")

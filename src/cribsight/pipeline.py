@@ -57,6 +57,20 @@ class AnalyzerConfig:
     verify_face: float = 0.9
     reject_face: float = 0.5
 
+    # The acceptance rule, in one place for ``Analyzer`` and tools/tune_second_stage.py.
+    def detection_floor(self, second_stage: bool) -> float:
+        """Lowest detector score looked at: down to ``candidate_score`` with the second stage on."""
+        return min(self.score_thresh, self.candidate_score) if second_stage else self.score_thresh
+
+    def first_stage(self, score: float, presence: float) -> bool:
+        """Accepted by the detector score and the face mesh's presence."""
+        return score >= self.score_thresh and presence >= self.presence_thresh
+
+    def second_stage_keeps(self, first: bool, face_p: float) -> bool:
+        """With the second stage on: a first-stage face is kept unless P(face) < ``reject_face``; a
+        doubtful detection only when P(face) >= ``verify_face``."""
+        return face_p >= (self.reject_face if first else self.verify_face)
+
 
 @dataclass
 class StageTimes:
@@ -131,7 +145,7 @@ class Analyzer:
         is (tight face crops, where the full-range model sees no face)."""
         yield lambda: self.full(image, score)
         for deg in self.config.rotations:
-            yield lambda deg=deg: self._detect_rotated(image, deg, score)
+            yield lambda deg=deg: self.detect_rotated(image, deg, score)
         if self.config.crop_fallback:
             yield lambda: self._detect_padded(image, score)
             yield lambda: self.short(image, score)
@@ -144,7 +158,8 @@ class Analyzer:
                 return dets
         return []
 
-    def _detect_rotated(self, image: np.ndarray, deg: int, score: float | None = None) -> list[Detection]:
+    def detect_rotated(self, image: np.ndarray, deg: int, score: float | None = None) -> list[Detection]:
+        """Full-range detections on the frame turned by ``deg`` degrees, mapped back to the frame."""
         h, w = image.shape[:2]
         out = []
         for d in self.full(_rotate(image, deg), score):
@@ -191,7 +206,7 @@ class Analyzer:
         image = to_rgb_uint8(image)
         h, w = image.shape[:2]
         self.times = StageTimes()
-        score = min(self.config.score_thresh, self.config.candidate_score) if self._second_stage() else self.config.score_thresh
+        score = self.config.detection_floor(self._second_stage())
         faces: list[Face] = []
         for stage in self.detection_stages(image, score):
             t0 = time.perf_counter()
@@ -215,23 +230,17 @@ class Analyzer:
         lm68 = pts[list(schema.MESH468_TO_IBUG68)]
         t1 = time.perf_counter()
         self.times.landmarks += (t1 - t0) * 1e3
-        first = det.score >= self.config.score_thresh and mesh.presence >= self.config.presence_thresh
+        first = self.config.first_stage(det.score, mesh.presence)
+        second = self._second_stage()  # CribNet with a face output, and verify_face > 0
         c = None
-        if self.cribnet is not None and (first or self._second_stage()):
+        if self.cribnet is not None and (first or second):
             c = self.cribnet(image, lm68)
             t2 = time.perf_counter()
             self.times.network += (t2 - t1) * 1e3
             t1 = t2
-        detector = det.detector
-        if c is not None and c.face_p is not None and self._second_stage():
-            if first and c.face_p < self.config.reject_face:
-                return None
-            if not first:
-                if c.face_p < self.config.verify_face:
-                    return None
-                detector = f"{det.detector}+cribnet"
-        elif not first:
+        if not (self.config.second_stage_keeps(first, c.face_p) if second else first):
             return None
+        detector = det.detector if first else f"{det.detector}+cribnet"
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
         yaw, pitch, roll = euler_from_matrix(R)
         box = tuple(float(v) for v in det.box_xyxy)

@@ -91,22 +91,14 @@ def detector_candidates(sample: FaceSample, analyzer, cfg: NegativeConfig) -> li
     """The runtime's own false detections on this scene, cropped as CribNet's runtime would."""
     from .. import schema
     from ..analyze.cribnet import crop_from_landmarks
-    from ..pipeline import _rotate, _unrotate_points
-    from ..detect.blazeface import Detection
 
     head = head_box(sample, cfg.head_margin)
     if head is None:
         return []
     img = sample.image
-    h, w = img.shape[:2]
     dets = list(analyzer.full(img, cfg.detector_score))
     for deg in (90, 180, 270):
-        for d in analyzer.full(_rotate(img, deg), cfg.detector_score):
-            kp = _unrotate_points(d.keypoints_xy, deg, w, h)
-            b = d.box_xyxy
-            corners = _unrotate_points(np.array([[b[0], b[1]], [b[2], b[3]]]), deg, w, h)
-            dets.append(Detection(np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32), kp, d.score,
-                                  d.detector))
+        dets += analyzer.detect_rotated(img, deg, cfg.detector_score)
     out = []
     for d in dets:
         mesh = analyzer.run_mesh(img, d)
