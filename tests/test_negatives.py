@@ -7,7 +7,6 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from cribsight.data.negatives import NegativeConfig, NegativePool, head_box, is_negative
 from cribsight.data.sample import UNKNOWN, FaceSample

@@ -33,6 +33,7 @@ def _analyzer(rotations: str | None = None, **options):
 
 SECOND_STAGE_HELP = ("second stage: keep a doubtful detection (detector score >= --candidate-score, or mesh presence "
                      "below --presence-thresh) when CribNet's P(face) is at least this (default 0.9; 0 = off)")
+CANDIDATE_HELP = "lowest detector score the second stage looks at (default 0.4)"
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -127,7 +128,7 @@ def analyze(
     rotations: Optional[str] = typer.Option(None, help="rotations tried in turn when no face is upright (default 90,270,180; '' for none)"),
     threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads (default 1, or CRIBSIGHT_THREADS)"),
     verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
-    candidate_score: Optional[float] = typer.Option(None, help="lowest detector score the second stage looks at (default 0.4)"),
+    candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
@@ -294,7 +295,7 @@ def eval_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the figures as JSON"),
     compare: Optional[tuple[Path, Path]] = typer.Option(None, help="compare two results JSON files (A B) instead of evaluating"),
     verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
-    candidate_score: Optional[float] = typer.Option(None, help="lowest detector score the second stage looks at (default 0.4)"),
+    candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
@@ -332,8 +333,6 @@ def eval_cmd(
     if predictions is not None:
         predict = B.predictions_from_jsonl(predictions)
     else:
-        from .pipeline import Analyzer, AnalyzerConfig
-
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face))
     base_predict = None  # a trained model is shown against the pretrained pipeline
