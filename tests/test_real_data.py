@@ -73,7 +73,7 @@ def _doubtful_detection(analyzer, image):
     for stage in analyzer.detection_stages(image, cfg.candidate_score):
         for det in stage():
             mesh = analyzer.run_mesh(image, det)
-            if det.score < cfg.score_thresh or mesh.presence < cfg.presence_thresh:
+            if not cfg.first_stage(det.score, mesh.presence):
                 return det, mesh.points_xy[list(schema.MESH468_TO_IBUG68)]
     return None, None
 
