@@ -127,4 +127,6 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     assert r["samples"] == 12
     assert 0.0 <= r["visibility_auroc"] <= 1.0 and 0.0 <= r["mask_miou"] <= 1.0
     assert r["sigma_visible_px"] > 0 and r["pose_mae_mean"] >= 0
+    # seed 002's |Cov|^(1/2) is sigma^2 per point, so its mean is at least the squared mean sigma (Jensen)
+    assert r["det_cov_sqrt_visible_px2"] >= r["sigma_visible_px"] ** 2 * (1 - 1e-9)
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}

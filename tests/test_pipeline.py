@@ -49,6 +49,22 @@ def test_blanket_over_the_mouth_is_reported_covered(analyzer):
     assert covered.occlusion.mask  # polygons of the occluder on the face, image pixels
 
 
+def test_fused_landmarks_take_the_mesh_point_where_cribnet_says_hidden(analyzer):
+    from cribsight.demo import demo_frames
+    from cribsight.pipeline import Analyzer
+
+    img = {i: im for i, _, im in demo_frames()}[24]  # blanket over the mouth
+    net = _one_face(analyzer.analyze_image(img)).landmarks
+    mesh = _one_face(Analyzer(landmarks_from="mesh").analyze_image(img)).landmarks
+    fused = _one_face(Analyzer(landmarks_from="fused").analyze_image(img)).landmarks
+    hidden = np.array(net.visible) < 0.5
+    assert 0 < hidden.sum() < 68
+    pts = {k: np.array(v.xy) for k, v in (("net", net), ("mesh", mesh), ("fused", fused))}
+    assert np.allclose(pts["fused"][hidden], pts["mesh"][hidden]) and np.allclose(pts["fused"][~hidden], pts["net"][~hidden])
+    assert not np.allclose(pts["net"][hidden], pts["mesh"][hidden])
+    assert fused.sigma == net.sigma and fused.visible == net.visible
+
+
 def test_mirror_flips_yaw_and_roll_keeps_pitch(analyzer, portrait):
     a = _one_face(analyzer.analyze_image(portrait)).pose
     b = _one_face(analyzer.analyze_image(np.ascontiguousarray(portrait[:, ::-1]))).pose
@@ -99,6 +115,18 @@ def test_tight_crop_is_found(analyzer, portrait):
     assert face.box[2] - face.box[0] > 100
 
 
+def test_frame_candidate_is_the_centre_square_and_its_box_comes_from_landmarks():
+    from cribsight.pipeline import box_from_landmarks, frame_detection
+
+    d = frame_detection(np.zeros((100, 160, 3), np.uint8))
+    assert d.score == 0.0 and d.detector == "frame"
+    assert np.allclose(d.box_xyxy, [30, 0, 130, 100])
+    assert d.keypoints_xy[0, 0] < d.keypoints_xy[1, 0]  # subject's right eye on the image's left, level
+    assert d.keypoints_xy[0, 1] == d.keypoints_xy[1, 1]
+    lm = np.array([[10.0, 20.0], [50.0, 30.0], [30.0, 100.0]])
+    assert np.allclose(box_from_landmarks(lm, 200, 90), [0, 20, 70, 90])  # square of side 80 about (30, 60), clipped
+
+
 def test_blank_image_has_no_face(analyzer):
     res = analyzer.analyze_image(np.full((240, 320, 3), 128, np.uint8))
     assert res.faces == () and res.width == 320 and res.height == 240
@@ -123,6 +151,8 @@ def test_unknown_option_is_rejected():
         Analyzer(rotations=(45,))
     with pytest.raises(InputError, match="no_such_option"):
         Analyzer(no_such_option=1)
+    with pytest.raises(InputError, match="cribnet, mesh or fused"):
+        Analyzer(landmarks_from="average")
 
 
 def test_gray_and_16bit_arrays_are_accepted(analyzer, portrait):

@@ -102,6 +102,20 @@ def test_second_stage_rejects_a_false_detection_in_a_crib_scene(analyzer):
     assert analyzer._face(img, det, w, h) is None
 
 
+def test_frame_candidate_finds_a_close_up_the_detectors_miss(analyzer):
+    from cribsight.pipeline import Analyzer
+
+    # a masked face cut off by the frame edges: no detector pass boxes it (score >= 0.4)
+    img = read_image(shared_path("facemask", "with_mask", "with_mask-0_0_1_copy_6.jpg"))
+    h, w = img.shape[:2]
+    assert analyzer.analyze_image(img).faces == ()  # off by default
+    faces = Analyzer(frame_candidate=True).analyze_image(img).faces
+    assert len(faces) == 1 and faces[0].detector == "frame+cribnet" and faces[0].score == 0.0
+    x1, y1, x2, y2 = faces[0].box
+    assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h and x2 - x1 > 0.5 * w  # the landmarks' box, not the frame's
+    assert faces[0].parts["mouth"].covered > 0.5 and faces[0].parts["nose"].covered > 0.5
+
+
 def test_aflw2000_so_detection_metrics_by_variant():
     """A predictor that returns each image's ground-truth 68-point box, except on the 'top' variant
     where it returns a box beside the face, gives AP 1 for the exact boxes and recall 0 on 'top'."""

@@ -34,6 +34,9 @@ def _analyzer(rotations: str | None = None, **options):
 SECOND_STAGE_HELP = ("second stage: keep a doubtful detection (detector score >= --candidate-score, or mesh presence "
                      "below --presence-thresh) when CribNet's P(face) is at least this (default 0.9; 0 = off)")
 CANDIDATE_HELP = "lowest detector score the second stage looks at (default 0.4)"
+FRAME_HELP = ("second stage, last resort for close-up cameras: when no detector pass finds a face, look at the frame's "
+              "centre square as a candidate (kept only at P(face) >= --verify-face; default off: in crib scenes it "
+              "takes a few whole-scene squares for faces)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -130,10 +133,12 @@ def analyze(
     verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
     candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
+    frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
-                   verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face)
+                   verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
+                   frame_candidate=frame_candidate)
     s = run_analyze(paths, out, render_dir, an)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -297,6 +302,7 @@ def eval_cmd(
     verify_face: Optional[float] = typer.Option(None, help=SECOND_STAGE_HELP),
     candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
+    frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
     from .eval import benchmarks as B
@@ -334,7 +340,8 @@ def eval_cmd(
         predict = B.predictions_from_jsonl(predictions)
     else:
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
-                                                 verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face))
+                                                 verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
+                                                 frame_candidate=frame_candidate))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

@@ -47,7 +47,10 @@ class AnalyzerConfig:
     refine: bool = True
     threads: int | None = None
     model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
-    landmarks_from: str = "cribnet"  # with cribnet: "cribnet" (KDN modes, sigma, visibility) or "mesh"
+    # with cribnet: "cribnet" (KDN modes, sigma, visibility), "mesh" (the mesh's points, no sigma or
+    # visibility) or "fused" (CribNet's, but the mesh's point where CribNet says hidden; CribNet's
+    # sigma and visibility). Measured in MODEL_CARD_cribnet.md: no clear winner, cribnet kept.
+    landmarks_from: str = "cribnet"
     pose_from: str = "pnp"  # with cribnet: "pnp" (mesh + canonical face; measured better) or "cribnet" (6D head)
     # second stage (with cribnet, seed 001's idea): detections down to ``candidate_score``, and those
     # whose mesh presence is below ``presence_thresh``, are kept when CribNet's face output says
@@ -56,6 +59,12 @@ class AnalyzerConfig:
     candidate_score: float = 0.4
     verify_face: float = 0.9
     reject_face: float = 0.5
+    # second stage, last resort (opt-in, for close-up cameras): when no detector pass yields a face,
+    # the frame's centre square is itself a candidate (mesh on it, CribNet decides with
+    # ``verify_face``) - tight close-ups whose face runs off the frame edges, which BlazeFace does
+    # not box. Off by default: in crib scenes CribNet takes a few whole-scene squares for faces
+    # (measured in docs/pretrained.md).
+    frame_candidate: bool = False
 
     # The acceptance rule, in one place for ``Analyzer`` and tools/tune_second_stage.py.
     def detection_floor(self, second_stage: bool) -> float:
@@ -100,6 +109,29 @@ def _unrotate_points(pts: np.ndarray, deg: int, w: int, h: int) -> np.ndarray:
     return pts
 
 
+FRAME = "frame"  # detector name of the frame candidate
+
+
+def frame_detection(image: np.ndarray) -> Detection:
+    """The frame's centre square as a face candidate of score 0 (the mesh ROI is 1.5x it, as for a
+    detector box): eye keypoints where a face filling the square has them, level."""
+    h, w = image.shape[:2]
+    side = float(min(h, w))
+    cx, cy = w / 2, h / 2
+    box = np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+    kp = np.array([[cx - 0.2 * side, cy - 0.1 * side], [cx + 0.2 * side, cy - 0.1 * side], [cx, cy + 0.05 * side],
+                   [cx, cy + 0.25 * side], [cx - 0.45 * side, cy], [cx + 0.45 * side, cy]], np.float32)
+    return Detection(box, kp, 0.0, FRAME)
+
+
+def box_from_landmarks(lm68: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A detector-like square face box from 68 points: centred on their box, side its larger
+    extent, clipped to the frame."""
+    lo, hi = lm68.min(0), lm68.max(0)
+    c, half = (lo + hi) / 2, float(max(hi - lo)) / 2
+    return np.clip(np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half]), 0, [w, h, w, h])
+
+
 class Analyzer:
     """The cribsight face analyser. Thread-compatible, not thread-safe (one per thread)."""
 
@@ -125,6 +157,8 @@ class Analyzer:
 
         if cfg.model not in ("auto", "cribnet", "pretrained"):
             raise InputError("model", "auto, cribnet or pretrained", repr(cfg.model))
+        if cfg.landmarks_from not in ("cribnet", "mesh", "fused"):
+            raise InputError("landmarks_from", "cribnet, mesh or fused", repr(cfg.landmarks_from))
         has_cribnet = "cribnet.onnx" in manifest()["files"]
         if cfg.model == "cribnet" and not has_cribnet:
             raise InputError("model", "cribnet weights in weights/manifest.json", "none shipped")
@@ -138,17 +172,20 @@ class Analyzer:
     def _second_stage(self) -> bool:
         return self.cribnet is not None and self.cribnet.has_face_output and self.config.verify_face > 0
 
-    def detection_stages(self, image: np.ndarray, score: float):
+    def detection_stages(self, image: np.ndarray, score: float, frame: bool = False):
         """Detector passes in the order they are tried, each a callable -> detections >= ``score``:
         the full-range detector upright, then on the frame rotated by each of ``rotations``, then
         (``crop_fallback``) the short-range detector on the frame padded to a 1.5x square and as it
-        is (tight face crops, where the full-range model sees no face)."""
+        is (tight face crops, where the full-range model sees no face); with ``frame``, last, the
+        frame's centre square as a candidate of score 0 (``frame_detection``)."""
         yield lambda: self.full(image, score)
         for deg in self.config.rotations:
             yield lambda deg=deg: self.detect_rotated(image, deg, score)
         if self.config.crop_fallback:
             yield lambda: self._detect_padded(image, score)
             yield lambda: self.short(image, score)
+        if frame:
+            yield lambda: [frame_detection(image)]
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Detections (score >= ``score_thresh``) of the first detector pass that finds any."""
@@ -206,9 +243,10 @@ class Analyzer:
         image = to_rgb_uint8(image)
         h, w = image.shape[:2]
         self.times = StageTimes()
-        score = self.config.detection_floor(self._second_stage())
+        second = self._second_stage()
+        score = self.config.detection_floor(second)
         faces: list[Face] = []
-        for stage in self.detection_stages(image, score):
+        for stage in self.detection_stages(image, score, frame=second and self.config.frame_candidate):
             t0 = time.perf_counter()
             dets = stage()
             self.times.detect += (time.perf_counter() - t0) * 1e3
@@ -224,6 +262,9 @@ class Analyzer:
         With CribNet's face output (second stage), a detection that fails the first stage is kept
         when P(face) >= ``verify_face`` (detector name + "+cribnet"), and one that passes it is
         dropped when P(face) < ``reject_face``."""
+        b = det.box_xyxy
+        if not (b[2] - b[0] > 1 and b[3] - b[1] > 1):  # a degenerate low-score box: no ROI to look at
+            return None
         t0 = time.perf_counter()
         mesh = self.run_mesh(image, det)
         pts = mesh.points_xy.astype(np.float64)
@@ -243,15 +284,19 @@ class Analyzer:
         detector = det.detector if first else f"{det.detector}+cribnet"
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
         yaw, pitch, roll = euler_from_matrix(R)
-        box = tuple(float(v) for v in det.box_xyxy)
+        # a frame candidate's box says nothing of the face: the face box is the landmarks' square
+        box = tuple(float(v) for v in (box_from_landmarks(lm68, w, h) if det.detector == FRAME else det.box_xyxy))
         self.times.pose += (time.perf_counter() - t1) * 1e3
         if c is None:
             return Face(box=box, score=float(det.score), detector=detector,
                         landmarks=Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None),
                         pose=Pose(yaw, pitch, roll, None), eyes_open=eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence),
                         parts=None, occlusion=Occlusion(None, None))
-        if self.config.landmarks_from == "cribnet":
-            lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in c.landmarks),
+        if self.config.landmarks_from in ("cribnet", "fused"):
+            pts68 = c.landmarks
+            if self.config.landmarks_from == "fused":  # the mesh's point where CribNet says hidden
+                pts68 = np.where((c.visible < 0.5)[:, None], lm68, c.landmarks)
+            lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in pts68),
                             tuple(float(v) for v in c.sigma), tuple(float(v) for v in c.visible))
         else:
             lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in lm68), None, None)

@@ -517,7 +517,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     """The data engine's held-out set (its own faces, generator seeds and texture bank, plus the
     seed-003 rectangles): the network on each crop, decoded by the runtime code. Per-part covered
     and occluded F1 at 0.5, AUROC and ECE; landmark-visibility AUROC; seed 002 Table 4 (mean sigma
-    of occluded vs visible landmarks, NME of each); occlusion-mask mIoU; pose MAE; with non-face
+    of occluded vs visible landmarks, NME of each; sigma = det(Cov)^(1/4) px, and seed 002's own
+    uncertainty |Cov|^(1/2) = sigma^2 px^2); occlusion-mask mIoU; pose MAE; with non-face
     crops in the set and a face output, the face-presence AUROC (the other figures are over the
     face crops only). Runs a shipped
     ONNX model (``model``); other systems' predictions cannot be scored on it."""
@@ -538,6 +539,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     ks = float(net.entry.get("kernel_sigma", 1.0))
     cls = BinaryClassification([f"covered_{p}" for p in PART_NAMES] + [f"occluded_{p}" for p in PART_NAMES])
     unc = UncertaintyVsError("interocular")
+    unc_det = UncertaintyVsError("interocular")  # seed 002's own measure, |Cov|^(1/2) = sigma^2 (px^2)
     miou, pose = MaskIoU(), PoseError()
     vs, vy, fs, fy = [], [], [], []
     n = len(d["image"])
@@ -566,6 +568,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         known = np.isin(v, (VISIBLE, EXTERNAL, SELF))
         if known.all():
             unc.update(pred[None], (sig * k)[None], gt[None], (v != VISIBLE)[None])
+            unc_det.update(pred[None], ((sig * k) ** 2)[None], gt[None], (v != VISIBLE)[None])
         p = sigmoid(out["visibility"][0])
         ok = v >= 0
         vs.append(p[ok])
@@ -577,6 +580,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
             pose.update(euler_from_matrix(rot6d_to_matrix(out["rot6d"][0])), d["pose"][i])
     c = cls.compute()
     u = unc.compute()
+    ud = unc_det.compute()
     pe = pose.compute()
     return {
         "benchmark": "synthetic", "samples": n, "face_samples": int(np.sum(is_face)),
@@ -588,6 +592,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         "visibility_auroc": auroc(np.concatenate(vs), np.concatenate(vy)),
         "sigma_visible_px": u["visible"]["uncertainty"], "sigma_occluded_px": u["occluded"]["uncertainty"],
         "sigma_ratio_occluded_to_visible": u.get("uncertainty_ratio"),
+        "det_cov_sqrt_visible_px2": ud["visible"]["uncertainty"], "det_cov_sqrt_occluded_px2": ud["occluded"]["uncertainty"],
+        "det_cov_sqrt_ratio_occluded_to_visible": ud.get("uncertainty_ratio"),
         "nme_visible": u["visible"]["nme"], "nme_occluded": u["occluded"]["nme"],
         "occlusion_precision_at_recall_0.4": u.get("precision_at_recall_0.4"),
         "mask_miou": miou.compute()["miou"], "pose_mae_mean": pe["mae_mean"], "failed": [],
