@@ -127,6 +127,22 @@ def test_frame_candidate_is_the_centre_square_and_its_box_comes_from_landmarks()
     assert np.allclose(box_from_landmarks(lm, 200, 90), [0, 20, 70, 90])  # square of side 80 about (30, 60), clipped
 
 
+def test_tiles_find_a_small_face_the_whole_frame_passes_miss(analyzer, portrait):
+    import cv2
+
+    from cribsight.pipeline import Analyzer
+
+    canvas = np.full((720, 1280, 3), 110, np.uint8)
+    canvas[400:600, 900:1100] = cv2.resize(portrait, (200, 200), interpolation=cv2.INTER_AREA)  # face ~40 px wide
+    assert analyzer.analyze_image(canvas).faces == ()  # tiles are off by default
+    face = _one_face(Analyzer(tiles=3).analyze_image(canvas))  # seen by several tiles, reported once
+    assert face.detector.endswith("_tile") or face.detector.endswith("_tile+cribnet")
+    x1, y1, x2, y2 = face.box
+    assert 900 < x1 < x2 < 1100 and 400 < y1 < y2 < 600 and 20 < x2 - x1 < 100
+    with pytest.raises(InputError, match="grid size"):
+        Analyzer(tiles=1)
+
+
 def test_blank_image_has_no_face(analyzer):
     res = analyzer.analyze_image(np.full((240, 320, 3), 128, np.uint8))
     assert res.faces == () and res.width == 320 and res.height == 240

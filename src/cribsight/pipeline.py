@@ -14,7 +14,9 @@ All ONNX Runtime (see weights/manifest.json):
 4. With CribNet (the default): the network on a crop around the mesh's 68 points gives landmarks
    with sigma and visibility, parts, eyes and the occluder mask; its face output is the second
    stage that keeps doubtful detections (down to ``candidate_score``, or rejected by the mesh) it
-   is sure are faces, e.g. masked faces (see ``Analyzer._face``).
+   is sure are faces, e.g. masked faces (see ``Analyzer._face``). Opt-in (``frame_candidate``, for
+   close-up cameras): when no pass yields a face, the frame's centre square is a last candidate;
+   (``tiles``, for small faces) a grid of half-size sub-frames before it.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from .analyze.eyes import eyes_open_from_landmarks
 from .analyze.mesh import FaceMesh, MeshResult, roi_from_keypoints, roi_from_mesh
 from .detect.blazeface import BlazeFace, Detection
 from .errors import InputError
-from .geometry import euler_from_matrix, solve_head_pose
+from .geometry import box_iou, euler_from_matrix, solve_head_pose
 from .io.images import to_rgb_uint8
 from .runtime import WEIGHTS_DIR, default_threads
 from .types import PART_NAMES, Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Probability
@@ -65,6 +67,11 @@ class AnalyzerConfig:
     # not box. Off by default: in crib scenes CribNet takes a few whole-scene squares for faces
     # (measured in docs/pretrained.md).
     frame_candidate: bool = False
+    # opt-in, for small faces in wide frames: after the other passes, both detectors on a ``tiles`` x
+    # ``tiles`` grid of overlapping sub-frames, each half the frame's width and height (0 = off); a
+    # tile's detection is kept only at P(face) >= ``tile_verify`` (with CribNet), first stage or not
+    tiles: int = 0
+    tile_verify: float = 0.99
 
     # The acceptance rule, in one place for ``Analyzer`` and tools/tune_second_stage.py.
     def detection_floor(self, second_stage: bool) -> float:
@@ -75,10 +82,11 @@ class AnalyzerConfig:
         """Accepted by the detector score and the face mesh's presence."""
         return score >= self.score_thresh and presence >= self.presence_thresh
 
-    def second_stage_keeps(self, first: bool, face_p: float) -> bool:
+    def second_stage_keeps(self, first: bool, face_p: float, tile: bool = False) -> bool:
         """With the second stage on: a first-stage face is kept unless P(face) < ``reject_face``; a
-        doubtful detection only when P(face) >= ``verify_face``."""
-        return face_p >= (self.reject_face if first else self.verify_face)
+        doubtful detection only when P(face) >= ``verify_face``; a tile's detection only when
+        P(face) >= ``tile_verify``."""
+        return face_p >= (self.tile_verify if tile else self.reject_face if first else self.verify_face)
 
 
 @dataclass
@@ -110,6 +118,7 @@ def _unrotate_points(pts: np.ndarray, deg: int, w: int, h: int) -> np.ndarray:
 
 
 FRAME = "frame"  # detector name of the frame candidate
+TILE = "_tile"  # suffix of the detector name of a tile's detection
 
 
 def frame_detection(image: np.ndarray) -> Detection:
@@ -144,6 +153,8 @@ class Analyzer:
         bad = set(cfg.rotations) - {90, 180, 270}
         if bad:
             raise InputError("rotations", "degrees from {90, 180, 270}", str(sorted(bad)))
+        if not (cfg.tiles == 0 or (isinstance(cfg.tiles, int) and 2 <= cfg.tiles <= 8)):
+            raise InputError("tiles", "0 (off) or a grid size from 2 to 8", repr(cfg.tiles))
         self.config = cfg
         threads = cfg.threads or default_threads()
         self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)
@@ -176,14 +187,17 @@ class Analyzer:
         """Detector passes in the order they are tried, each a callable -> detections >= ``score``:
         the full-range detector upright, then on the frame rotated by each of ``rotations``, then
         (``crop_fallback``) the short-range detector on the frame padded to a 1.5x square and as it
-        is (tight face crops, where the full-range model sees no face); with ``frame``, last, the
-        frame's centre square as a candidate of score 0 (``frame_detection``)."""
+        is (tight face crops, where the full-range model sees no face); with ``tiles``, both
+        detectors on a grid of half-size sub-frames; with ``frame``, last, the frame's centre square
+        as a candidate of score 0 (``frame_detection``)."""
         yield lambda: self.full(image, score)
         for deg in self.config.rotations:
             yield lambda deg=deg: self.detect_rotated(image, deg, score)
         if self.config.crop_fallback:
             yield lambda: self._detect_padded(image, score)
             yield lambda: self.short(image, score)
+        if self.config.tiles > 1:
+            yield lambda: self._detect_tiles(image, score)
         if frame:
             yield lambda: [frame_detection(image)]
 
@@ -216,6 +230,26 @@ class Analyzer:
         shift = np.array([px, py, px, py], np.float32)
         return [Detection(d.box_xyxy - shift, d.keypoints_xy - shift[:2], d.score, d.detector)
                 for d in self.short(padded, score)]
+
+    def _detect_tiles(self, image: np.ndarray, score: float | None = None) -> list[Detection]:
+        """Full- and short-range detections on a ``tiles`` x ``tiles`` grid of half-size sub-frames
+        (evenly spaced, overlapping), mapped back to the frame; of detections overlapping at IoU >
+        0.3 (one face seen by two tiles or both detectors) only the best-scoring one is kept."""
+        h, w = image.shape[:2]
+        th, tw = h // 2, w // 2
+        out = []
+        for y0 in np.linspace(0, h - th, self.config.tiles).astype(int):
+            for x0 in np.linspace(0, w - tw, self.config.tiles).astype(int):
+                tile = np.ascontiguousarray(image[y0:y0 + th, x0:x0 + tw])
+                shift = np.array([x0, y0, x0, y0], np.float32)
+                for det in (self.full, self.short):
+                    out += [Detection(d.box_xyxy + shift, d.keypoints_xy + shift[:2], d.score, f"{d.detector}{TILE}")
+                            for d in det(tile, score)]
+        kept: list[Detection] = []
+        for d in sorted(out, key=lambda d: -d.score):
+            if not kept or box_iou(d.box_xyxy[None], np.stack([k.box_xyxy for k in kept]))[0].max() <= 0.3:
+                kept.append(d)
+        return kept
 
     def run_mesh(self, image: np.ndarray, det: Detection) -> MeshResult:
         """Mesh from the detector ROI; with ``refine``, a second pass from the ROI of the first mesh
@@ -279,7 +313,8 @@ class Analyzer:
             t2 = time.perf_counter()
             self.times.network += (t2 - t1) * 1e3
             t1 = t2
-        if not (self.config.second_stage_keeps(first, c.face_p) if second else first):
+        tile = det.detector.endswith(TILE)
+        if not (self.config.second_stage_keeps(first, c.face_p, tile) if second else first):
             return None
         detector = det.detector if first else f"{det.detector}+cribnet"
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
