@@ -123,3 +123,33 @@ def test_build_writes_negatives(tmp_path, portrait):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "negatives.sources" in proc.stderr and "nope" in proc.stderr
     assert math.isfinite(man["samples_per_second"])
+
+
+def test_scene_crops_show_the_frame_with_at_most_a_small_face():
+    """``scene`` negatives are the large centre squares the frame candidate looks at; they may hold
+    the infant, but only when its face keypoints span at most ``scene_max_face`` of the side."""
+    from cribsight.data.negatives import _random_candidate
+
+    cfg = NegativeConfig(kinds={"scene": 1.0})
+    small = scene_sample(size=40.0)  # a 40 px face in a 640x480 scene: at most 0.15 of 288..576 px
+    big = scene_sample(size=200.0)  # a close-up: never a scene negative
+    for i in range(30):
+        rng = np.random.default_rng(i)
+        c = _random_candidate(small, head_box(small, cfg.head_margin), "scene", rng, cfg)
+        assert c is not None and c.kind == "scene" and 0.6 * 480 <= c.side <= 1.2 * 480
+        assert abs(c.centre[0] - 320) <= 0.15 * 640 and abs(c.centre[1] - 240) <= 0.15 * 480
+        assert _random_candidate(big, head_box(big, cfg.head_margin), "scene", rng, cfg) is None
+    pool = NegativePool([small], cfg)
+    out = pool.draw(np.random.default_rng(0), SynthConfig(size=64))
+    assert out["negative_kind"] == "scene" and out["face"] == 0 and (out["parts"] == -1).all()
+
+
+def test_unknown_negative_kind_is_a_typed_error():
+    import pytest
+
+    from cribsight.data.build import BuildConfig
+    from cribsight.errors import InputError
+
+    with pytest.raises(InputError, match="detector, body, random or scene"):
+        BuildConfig.from_dict({"sources": [{"name": "s", "adapter": "utkface", "args": {}}],
+                               "negatives": {"fraction": 0.1, "sources": ["s"], "kinds": {"frames": 1.0}}})

@@ -71,6 +71,9 @@ class BuildConfig:
             raise InputError("split", "train or holdout", repr(cfg.split))
         if not cfg.sources:
             raise InputError("build config", "at least one source", "none")
+        bad_kinds = set(cfg.negatives.kinds) - {"detector", "body", "random", "scene"}
+        if bad_kinds:
+            raise InputError("negatives.kinds", "detector, body, random or scene", str(sorted(bad_kinds)))
         unknown_neg = set(cfg.negatives.sources) - {s.name for s in cfg.sources}
         if unknown_neg:
             raise InputError("negatives.sources", f"names of build sources {[s.name for s in cfg.sources]}",

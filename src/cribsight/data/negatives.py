@@ -4,7 +4,7 @@ detection the first stage doubts is confirmed or rejected by a second model).
 Negatives come from scene images whose infant is annotated (COCO keypoints, e.g. SyRIP): the
 head region is the box of the labelled face keypoints (nose, eyes, ears) grown by ``head_margin``
 times its size on every side, and a crop is a negative only when it holds no labelled face keypoint
-and overlaps the head region by at most ``max_head_overlap`` of its own area. Three kinds:
+and overlaps the head region by at most ``max_head_overlap`` of its own area (``scene`` crops aside, below). Four kinds:
 
 * ``detector``: what the runtime would really be asked to verify - the full-range detector's boxes
   at a low score (upright and on the frame turned by 90, 180, 270 degrees), run through the face
@@ -12,7 +12,11 @@ and overlaps the head region by at most ``max_head_overlap`` of its own area. Th
   points' box centre, 1.6 x its side, eyes level) with the data engine's jitter;
 * ``body``: squares around the infant's hands, feet, elbows and knees (labelled body keypoints),
   one to two and a half head sizes wide (hands and feet are what detectors mistake for faces);
-* ``random``: squares anywhere in the scene, 8% to 45% of its shorter side.
+* ``random``: squares anywhere in the scene, 8% to 45% of its shorter side;
+* ``scene``: squares of 60% to 120% of the scene's shorter side about its centre - what the
+  runtime's opt-in frame candidate (``pipeline.frame_detection``) shows CribNet - which may hold
+  the infant's face as long as its labelled keypoints span at most ``scene_max_face`` of the side
+  (a face crop's span is about half its side): a scene with a small face in it is not a face crop.
 
 Every crop gets the data engine's random rotation, flip and camera conditions. Labels: ``face`` 0;
 no landmarks (visibility unknown, -1), parts and eyes unknown (-1), pose NaN, no occluder and no
@@ -41,6 +45,7 @@ class NegativeConfig:
     detector_score: float = 0.15
     head_margin: float = 0.6
     max_head_overlap: float = 0.1
+    scene_max_face: float = 0.15  # ``scene`` kind: largest face-keypoint span, as a share of the crop side
 
 
 def head_box(sample: FaceSample, margin: float = 0.6) -> np.ndarray | None:
@@ -114,6 +119,12 @@ def _random_candidate(sample: FaceSample, head: np.ndarray, kind: str, rng: np.r
                       cfg: NegativeConfig) -> Candidate | None:
     h, w = sample.image.shape[:2]
     head_side = float(max(head[2:] - head[:2])) / (1 + 2 * cfg.head_margin)  # the keypoints' span
+    if kind == "scene":
+        side = min(h, w) * rng.uniform(0.6, 1.2)
+        if head_side > cfg.scene_max_face * side:
+            return None
+        c = np.array([w / 2, h / 2]) + rng.uniform(-0.15, 0.15, 2) * np.array([w, h])
+        return Candidate((float(c[0]), float(c[1])), float(side), 0.0, kind)
     kps = np.asarray(sample.extra.get("coco_keypoints", np.zeros((0, 3))))
     body = [kps[k, :2] for k in BODY_KEYPOINTS if k < len(kps) and kps[k, 2] > 0]
     for _ in range(20):
@@ -186,8 +197,12 @@ class NegativePool:
             i, cand = self.detector[rng.integers(len(self.detector))]
             scene = self.scenes[i]
         else:
-            scene = self.scenes[rng.integers(len(self.scenes))]
-            cand = _random_candidate(scene, head_box(scene, self.cfg.head_margin), kind, rng, self.cfg)
+            # a scene crop needs a scene whose face is small: up to 10 scenes are tried
+            for _ in range(10 if kind == "scene" else 1):
+                scene = self.scenes[rng.integers(len(self.scenes))]
+                cand = _random_candidate(scene, head_box(scene, self.cfg.head_margin), kind, rng, self.cfg)
+                if cand is not None:
+                    break
             if cand is None:
                 return None
         out = negative_crop(scene, cand, rng, synth)
