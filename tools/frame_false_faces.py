@@ -1,0 +1,77 @@
+"""False faces on face-less frames: how often the Analyzer reports a face on a SyRIP scene with the
+infant's head cut away - the parts of the scene left of, right of, above and below the head region
+(the labelled face keypoints' box grown by 0.6 of its size), each kept when it is at least 40% of
+the scene's width and height and 200 px. Any face reported there is false. Counted separately for
+the opt-in frame candidate (on unless ``--no-frame``) and for the detector passes (tiles included).
+
+    python tools/frame_false_faces.py [--model runs/cribnet_ft/cribnet.onnx] [--verify-face 0.9] [--split holdout]
+                                      [--tiles 3] [--no-frame]
+
+``--split``: scenes of the data engine's held-out 10% of SyRIP (never used for training negatives)
+or of its training split. ``--model``: a CribNet ONNX with its manifest JSON beside it (default:
+the shipped weights).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from cribsight.data.build import in_holdout
+from cribsight.io.images import read_image
+from cribsight.pipeline import FRAME, Analyzer
+
+SYRIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "syrip"
+
+
+def subframes(image: np.ndarray, face5: np.ndarray, margin: float = 0.6):
+    h, w = image.shape[:2]
+    pts = face5[face5[:, 2] > 0, :2]
+    if len(pts) < 2:
+        return
+    lo, hi = pts.min(0), pts.max(0)
+    m = max(float(max(hi - lo)), 8.0) * margin
+    x1, y1, x2, y2 = (int(v) for v in np.clip([lo[0] - m, lo[1] - m, hi[0] + m, hi[1] + m], 0, [w, h, w, h]))
+    for s in (image[:, :x1], image[:, x2:], image[:y1], image[y2:]):
+        if s.shape[0] >= 0.4 * h and s.shape[1] >= 0.4 * w and min(s.shape[:2]) >= 200:
+            yield np.ascontiguousarray(s)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--verify-face", type=float, default=None)
+    ap.add_argument("--split", choices=("holdout", "train"), default="holdout")
+    ap.add_argument("--tiles", type=int, default=None, help="the Analyzer's tiles (default: its default)")
+    ap.add_argument("--no-frame", action="store_true", help="without the frame candidate")
+    a = ap.parse_args()
+    opts = {"frame_candidate": not a.no_frame}
+    if a.tiles is not None:
+        opts["tiles"] = a.tiles
+    if a.verify_face is not None:
+        opts["verify_face"] = a.verify_face
+    an = Analyzer(**opts)
+    if a.model:
+        from cribsight.analyze.cribnet import CribNet
+
+        an.cribnet = CribNet(a.model)
+    ann = json.loads((SYRIP / "annotations.json").read_text())
+    kps = {x["image_id"]: np.asarray(x["keypoints"], float).reshape(-1, 3)[:5] for x in ann["annotations"]}
+    n = frame = det = 0
+    for im in ann["images"]:
+        path = SYRIP / "images" / im["file_name"]
+        if im["id"] not in kps or in_holdout(path, 0.1) != (a.split == "holdout"):
+            continue
+        for s in subframes(read_image(path), kps[im["id"]]):
+            n += 1
+            for f in an.analyze_image(s).faces:
+                frame += f.detector.startswith(FRAME)
+                det += not f.detector.startswith(FRAME)
+    print(f"model {a.model or 'shipped'}, verify_face {an.config.verify_face}, tiles {an.config.tiles}, {a.split} split: "
+          f"{n} face-less sub-frames; false faces from the frame candidate {frame}, from the detector passes {det}")
+
+
+if __name__ == "__main__":
+    main()
