@@ -142,6 +142,11 @@ def test_scene_crops_show_the_frame_with_at_most_a_small_face():
     pool = NegativePool([small], cfg)
     out = pool.draw(np.random.default_rng(0), SynthConfig(size=64))
     assert out["negative_kind"] == "scene" and out["face"] == 0 and (out["parts"] == -1).all()
+    # a pool of two close-ups and one small face: draws retry other scenes (up to 10), so nearly all
+    # succeed (1 - (2/3)^10 = 98%); one scene per draw would succeed a third of the time
+    mixed = NegativePool([big, big, small], cfg)
+    assert sum(mixed.draw(np.random.default_rng(i), SynthConfig(size=64)) is not None for i in range(20)) >= 18
+    assert NegativePool([big], cfg).draw(np.random.default_rng(0), SynthConfig(size=64)) is None  # close-ups only
 
 
 def test_unknown_negative_kind_is_a_typed_error():
@@ -150,6 +155,6 @@ def test_unknown_negative_kind_is_a_typed_error():
     from cribsight.data.build import BuildConfig
     from cribsight.errors import InputError
 
-    with pytest.raises(InputError, match="detector, body, random or scene"):
+    with pytest.raises(InputError, match="kinds from .*scene"):
         BuildConfig.from_dict({"sources": [{"name": "s", "adapter": "utkface", "args": {}}],
                                "negatives": {"fraction": 0.1, "sources": ["s"], "kinds": {"frames": 1.0}}})

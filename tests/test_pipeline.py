@@ -139,8 +139,35 @@ def test_tiles_find_a_small_face_the_whole_frame_passes_miss(analyzer, portrait)
     assert face.detector.endswith("_tile") or face.detector.endswith("_tile+cribnet")
     x1, y1, x2, y2 = face.box
     assert 900 < x1 < x2 < 1100 and 400 < y1 < y2 < 600 and 20 < x2 - x1 < 100
-    with pytest.raises(InputError, match="grid size"):
-        Analyzer(tiles=1)
+    for bad in (1, 2, 9, True, 3.0):
+        with pytest.raises(InputError, match="grid size"):
+            Analyzer(tiles=bad)
+    with pytest.raises(InputError, match="second stage"):  # tiles are only trusted with CribNet's P(face)
+        Analyzer(tiles=3, model="pretrained")
+    with pytest.raises(InputError, match="second stage"):
+        Analyzer(frame_candidate=True, verify_face=0.0)
+
+
+def test_overlapping_detections_are_reported_once():
+    from cribsight.detect.blazeface import Detection
+    from cribsight.pipeline import suppress_overlaps
+
+    kp = np.zeros((6, 2), np.float32)
+    full = Detection(np.array([962, 423, 1002, 463], np.float32), kp, 0.7, "full_tile")
+    short = Detection(np.array([929, 412, 1034, 517], np.float32), kp, 0.6, "short_tile")  # around it: IoU 0.14
+    shifted = Detection(np.array([965, 425, 1005, 465], np.float32), kp, 0.8, "full_tile")  # IoU 0.8 with full
+    apart = Detection(np.array([100, 100, 140, 140], np.float32), kp, 0.5, "full_tile")
+    kept = suppress_overlaps([full, short, shifted, apart])
+    assert [d.score for d in kept] == [0.8, 0.5]
+
+
+def test_tile_detections_face_the_stricter_rule():
+    from cribsight.pipeline import AnalyzerConfig
+
+    cfg = AnalyzerConfig()  # reject 0.5, verify 0.9, tile_verify 0.99
+    assert cfg.second_stage_keeps(True, 0.6) and not cfg.second_stage_keeps(True, 0.6, tile=True)
+    assert cfg.second_stage_keeps(False, 0.95) and not cfg.second_stage_keeps(False, 0.95, tile=True)
+    assert cfg.second_stage_keeps(False, 0.995, tile=True) and cfg.second_stage_keeps(True, 0.995, tile=True)
 
 
 def test_blank_image_has_no_face(analyzer):

@@ -29,7 +29,7 @@ from cribsight.data.build import load_shards
 from cribsight.data.sample import EXTERNAL, SELF, VISIBLE
 from cribsight.eval import benchmarks as B
 from cribsight.eval.metrics import landmark_normaliser
-from cribsight.pipeline import Analyzer
+from cribsight.pipeline import Analyzer, fuse_landmarks
 from cribsight.runtime import load_model
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -71,7 +71,7 @@ def holdout(path: Path, limit: int | None) -> None:
         p_mesh = m.points_xy[idx]
         vis = sigmoid(out["visibility"][0])
         norm = float(landmark_normaliser(gt[None], "interocular")[0])
-        for s, p in (("cribnet", p_net), ("mesh", p_mesh), ("fused", np.where((vis < 0.5)[:, None], p_mesh, p_net))):
+        for s, p in (("cribnet", p_net), ("mesh", p_mesh), ("fused", fuse_landmarks(p_net, p_mesh, vis))):
             err[s].append(np.linalg.norm(p - gt, axis=1) / norm)
         hidden.append(v != VISIBLE)
         confident.append(m.presence > 0.5)

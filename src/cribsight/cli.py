@@ -35,11 +35,11 @@ SECOND_STAGE_HELP = ("second stage: keep a doubtful detection (detector score >=
                      "below --presence-thresh) when CribNet's P(face) is at least this (default 0.9; 0 = off)")
 CANDIDATE_HELP = "lowest detector score the second stage looks at (default 0.4)"
 FRAME_HELP = ("second stage, last resort for close-up cameras: when no detector pass finds a face, look at the frame's "
-              "centre square as a candidate (kept only at P(face) >= --verify-face; default off: in crib scenes it "
-              "takes a few whole-scene squares for faces)")
+              "centre square as a candidate (kept only at P(face) >= --verify-face, so it needs CribNet's second stage; "
+              "default off: in crib scenes it takes a few whole-scene squares for faces)")
 TILES_HELP = ("opt-in, small faces in wide frames: when no other pass finds a face, run both detectors on an N x N grid "
-              "of half-size sub-frames (0 = off; a tile's detection is kept only at P(face) >= 0.99; ~120 ms more on a "
-              "face-less frame)")
+              "of half-size sub-frames (0 = off, else 3 to 8; a tile's detection is kept only at P(face) >= 0.99, so it "
+              "needs CribNet's second stage; ~120 ms more on a face-less frame)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 

@@ -133,12 +133,38 @@ def frame_detection(image: np.ndarray) -> Detection:
     return Detection(box, kp, 0.0, FRAME)
 
 
+def fuse_landmarks(cribnet_xy: np.ndarray, mesh_xy: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """``landmarks_from="fused"``: CribNet's points, the mesh's where CribNet's visibility < 0.5."""
+    return np.where((np.asarray(visible) < 0.5)[:, None], mesh_xy, cribnet_xy)
+
+
 def box_from_landmarks(lm68: np.ndarray, w: int, h: int) -> np.ndarray:
     """A detector-like square face box from 68 points: centred on their box, side its larger
     extent, clipped to the frame."""
     lo, hi = lm68.min(0), lm68.max(0)
     c, half = (lo + hi) / 2, float(max(hi - lo)) / 2
     return np.clip(np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half]), 0, [w, h, w, h])
+
+
+def suppress_overlaps(dets: list[Detection], iou: float = 0.3, inside: float = 0.5) -> list[Detection]:
+    """Best-scoring first, a detection is dropped when it overlaps a kept one at IoU > ``iou`` or
+    when more than ``inside`` of the smaller box lies in the other (the short-range detector's box
+    around the full-range one's, IoU only ~0.15)."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        b = d.box_xyxy
+        dup = False
+        for k in kept:
+            c = k.box_xyxy
+            iw = max(0.0, min(b[2], c[2]) - max(b[0], c[0]))
+            ih = max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
+            small = min((b[2] - b[0]) * (b[3] - b[1]), (c[2] - c[0]) * (c[3] - c[1]))
+            if box_iou(b[None], c[None])[0, 0] > iou or iw * ih > inside * max(small, 1e-9):
+                dup = True
+                break
+        if not dup:
+            kept.append(d)
+    return kept
 
 
 class Analyzer:
@@ -153,8 +179,11 @@ class Analyzer:
         bad = set(cfg.rotations) - {90, 180, 270}
         if bad:
             raise InputError("rotations", "degrees from {90, 180, 270}", str(sorted(bad)))
-        if not (cfg.tiles == 0 or (isinstance(cfg.tiles, int) and 2 <= cfg.tiles <= 8)):
-            raise InputError("tiles", "0 (off) or a grid size from 2 to 8", repr(cfg.tiles))
+        t = cfg.tiles
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not (t == 0 or 3 <= t <= 8):
+            raise InputError("tiles", "0 (off) or a grid size from 3 to 8 (neighbouring tiles overlap)", repr(t))
+        if not isinstance(cfg.frame_candidate, bool):
+            raise InputError("frame_candidate", "True or False", repr(cfg.frame_candidate))
         self.config = cfg
         threads = cfg.threads or default_threads()
         self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)
@@ -178,6 +207,10 @@ class Analyzer:
             from .analyze.cribnet import CribNet
 
             self.cribnet = CribNet("cribnet.onnx", threads)
+        if (cfg.tiles or cfg.frame_candidate) and not self._second_stage():
+            raise InputError("tiles / frame_candidate", "CribNet's second stage (model cribnet, verify_face > 0): "
+                             "their candidates are only trusted with its P(face)",
+                             f"model={cfg.model!r}, verify_face={cfg.verify_face}")
 
     # ------------------------------------------------------------------------------------------
     def _second_stage(self) -> bool:
@@ -232,9 +265,9 @@ class Analyzer:
                 for d in self.short(padded, score)]
 
     def _detect_tiles(self, image: np.ndarray, score: float | None = None) -> list[Detection]:
-        """Full- and short-range detections on a ``tiles`` x ``tiles`` grid of half-size sub-frames
-        (evenly spaced, overlapping), mapped back to the frame; of detections overlapping at IoU >
-        0.3 (one face seen by two tiles or both detectors) only the best-scoring one is kept."""
+        """Full- and short-range detections on a ``tiles`` x ``tiles`` grid (3 or more) of half-size
+        sub-frames (evenly spaced, so neighbours overlap), mapped back to the frame; one face seen by
+        two tiles or both detectors is reported once (``suppress_overlaps``)."""
         h, w = image.shape[:2]
         th, tw = h // 2, w // 2
         out = []
@@ -245,11 +278,7 @@ class Analyzer:
                 for det in (self.full, self.short):
                     out += [Detection(d.box_xyxy + shift, d.keypoints_xy + shift[:2], d.score, f"{d.detector}{TILE}")
                             for d in det(tile, score)]
-        kept: list[Detection] = []
-        for d in sorted(out, key=lambda d: -d.score):
-            if not kept or box_iou(d.box_xyxy[None], np.stack([k.box_xyxy for k in kept]))[0].max() <= 0.3:
-                kept.append(d)
-        return kept
+        return suppress_overlaps(out)
 
     def run_mesh(self, image: np.ndarray, det: Detection) -> MeshResult:
         """Mesh from the detector ROI; with ``refine``, a second pass from the ROI of the first mesh
@@ -295,9 +324,10 @@ class Analyzer:
         First stage: detector score >= ``score_thresh`` and mesh presence >= ``presence_thresh``.
         With CribNet's face output (second stage), a detection that fails the first stage is kept
         when P(face) >= ``verify_face`` (detector name + "+cribnet"), and one that passes it is
-        dropped when P(face) < ``reject_face``."""
+        dropped when P(face) < ``reject_face``; a tile's detection is kept only at P(face) >=
+        ``tile_verify``. A frame candidate's box is the square around the mesh's 68 points."""
         b = det.box_xyxy
-        if not (b[2] - b[0] > 1 and b[3] - b[1] > 1):  # a degenerate low-score box: no ROI to look at
+        if not (b[2] - b[0] > 1 and b[3] - b[1] > 1):  # a degenerate box (seen at low scores): no ROI
             return None
         t0 = time.perf_counter()
         mesh = self.run_mesh(image, det)
@@ -319,7 +349,7 @@ class Analyzer:
         detector = det.detector if first else f"{det.detector}+cribnet"
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)
         yaw, pitch, roll = euler_from_matrix(R)
-        # a frame candidate's box says nothing of the face: the face box is the landmarks' square
+        # a frame candidate's box says nothing of the face: the face box is the mesh's 68 points' square
         box = tuple(float(v) for v in (box_from_landmarks(lm68, w, h) if det.detector == FRAME else det.box_xyxy))
         self.times.pose += (time.perf_counter() - t1) * 1e3
         if c is None:
@@ -328,9 +358,7 @@ class Analyzer:
                         pose=Pose(yaw, pitch, roll, None), eyes_open=eyes_open_from_landmarks(lm68, yaw, pitch, mesh.presence),
                         parts=None, occlusion=Occlusion(None, None))
         if self.config.landmarks_from in ("cribnet", "fused"):
-            pts68 = c.landmarks
-            if self.config.landmarks_from == "fused":  # the mesh's point where CribNet says hidden
-                pts68 = np.where((c.visible < 0.5)[:, None], lm68, c.landmarks)
+            pts68 = fuse_landmarks(c.landmarks, lm68, c.visible) if self.config.landmarks_from == "fused" else c.landmarks
             lms = Landmarks(schema.IBUG68, tuple((float(x), float(y)) for x, y in pts68),
                             tuple(float(v) for v in c.sigma), tuple(float(v) for v in c.visible))
         else:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import PART_NAMES
+from .negatives import KINDS as NEGATIVE_KINDS
 from .negatives import NegativeConfig, NegativePool
 from .occluders import TextureBank
 from .sample import FaceSample
@@ -71,9 +72,9 @@ class BuildConfig:
             raise InputError("split", "train or holdout", repr(cfg.split))
         if not cfg.sources:
             raise InputError("build config", "at least one source", "none")
-        bad_kinds = set(cfg.negatives.kinds) - {"detector", "body", "random", "scene"}
+        bad_kinds = set(cfg.negatives.kinds) - set(NEGATIVE_KINDS)
         if bad_kinds:
-            raise InputError("negatives.kinds", "detector, body, random or scene", str(sorted(bad_kinds)))
+            raise InputError("negatives.kinds", f"kinds from {list(NEGATIVE_KINDS)}", str(sorted(bad_kinds)))
         unknown_neg = set(cfg.negatives.sources) - {s.name for s in cfg.sources}
         if unknown_neg:
             raise InputError("negatives.sources", f"names of build sources {[s.name for s in cfg.sources]}",

@@ -35,6 +35,7 @@ from .sample import UNKNOWN, FaceSample
 from .synth import SynthConfig, camera_conditions
 
 BODY_KEYPOINTS = tuple(range(5, 17))  # COCO: shoulders, elbows, wrists, hips, knees, ankles
+KINDS = ("detector", "body", "random", "scene")
 
 
 @dataclass
