@@ -55,3 +55,16 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "expected one of" in proc.stderr
     proc = run("eval", "syrip", "--data", str(tmp_path / "absent"))
     assert proc.returncode == 2 and "found nothing" in proc.stderr
+
+
+def test_bad_analyzer_options_are_one_line_errors(tmp_path):
+    img = str(tmp_path / "x.png")
+    import cv2
+
+    cv2.imwrite(img, np.full((64, 64, 3), 128, np.uint8))
+    for args, says in ((("--rotations", "45"), "rotations: expected degrees"),
+                       (("--rotations", "abc"), "comma-separated degrees"),
+                       (("--tiles", "2"), "grid size from 3 to 8"),
+                       (("--tiles", "3", "--verify-face", "0"), "second stage")):
+        proc = run("analyze", img, "-o", str(tmp_path / "r.jsonl"), *args)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr + proc.stdout, args

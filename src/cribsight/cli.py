@@ -25,10 +25,19 @@ def _analyzer(rotations: str | None = None, **options):
     """An Analyzer with the options the user gave (None = the default)."""
     from .pipeline import Analyzer
 
+    from .errors import InputError
+
     opts = {k: v for k, v in options.items() if v is not None}
-    if rotations is not None:
-        opts["rotations"] = tuple(int(r) for r in rotations.split(",") if r.strip())
-    return Analyzer(**opts)
+    try:
+        if rotations is not None:
+            try:
+                opts["rotations"] = tuple(int(r) for r in rotations.split(",") if r.strip())
+            except ValueError:
+                raise InputError("--rotations", "comma-separated degrees from {90, 180, 270}", repr(rotations)) from None
+        return Analyzer(**opts)
+    except InputError as e:  # a bad option: one line and exit code 2, not a traceback
+        console.print(f"[red]error[/red] {e}")
+        raise typer.Exit(2)
 
 
 SECOND_STAGE_HELP = ("second stage: keep a doubtful detection (detector score >= --candidate-score, or mesh presence "
