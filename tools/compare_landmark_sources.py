@@ -8,7 +8,8 @@ for each source on the same faces:
    Analyzer with ``landmarks_from`` set to each source - same detections, same crops - per variant,
    mean and median NME.
 2. The synthetic held-out shards (teacher or AFLW ground truth under synthetic occluders), face
-   crops whose 68 points are all labelled: CribNet on the crop as the synthetic benchmark runs it;
+   crops whose 68 points are all labelled: CribNet on the crop as the synthetic benchmark runs it
+   (``benchmarks.network_on_crop``);
    the mesh on the crop's centre square (ROI 1.5x the landmark box, as after a detector) with its
    refinement pass; NME over visible and over hidden points, for all crops and for those where the
    mesh is confident (presence > 0.5).
@@ -18,12 +19,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from cribsight import schema
 from cribsight.analyze.cribnet import MARGIN
-from cribsight.analyze.decode import kdn_decode, sigmoid
+from cribsight.analyze.decode import sigmoid
 from cribsight.analyze.mesh import FaceMesh, roi_from_mesh
 from cribsight.data.build import load_shards
 from cribsight.data.sample import EXTERNAL, SELF, VISIBLE
@@ -47,8 +47,6 @@ def aflw_so() -> None:
 def holdout(path: Path, limit: int | None) -> None:
     d = load_shards(path, limit)
     net = load_model("cribnet.onnx")
-    names, S = list(net.entry["outputs"]), int(net.entry["input"]["shape"][2])
-    ks = float(net.entry.get("kernel_sigma", 1.0))
     mesh = FaceMesh("face_landmark.onnx")
     idx = list(schema.MESH468_TO_IBUG68)
     err = {s: [] for s in SOURCES}
@@ -59,12 +57,7 @@ def holdout(path: Path, limit: int | None) -> None:
             continue
         img, gt = d["image"][i], d["landmarks"][i]
         S0 = img.shape[0]
-        x = cv2.resize(img, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
-        out = dict(zip(names, net(((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None])))
-        hm = out["heatmaps"][0]
-        k = S0 / hm.shape[-1]
-        mode, _, _ = kdn_decode(hm, ks)
-        p_net = (mode + 0.5) * k - 0.5
+        out, p_net, _ = B.network_on_crop(net, img)
         m = mesh(img, ((S0 - 1) / 2, (S0 - 1) / 2), S0 / MARGIN * 1.5, 0.0)
         m2 = mesh(img, *roi_from_mesh(m.points_xy))
         m = m2 if m2.presence >= 0.5 * m.presence else m

@@ -23,9 +23,8 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 def _analyzer(rotations: str | None = None, **options):
     """An Analyzer with the options the user gave (None = the default)."""
-    from .pipeline import Analyzer
-
     from .errors import InputError
+    from .pipeline import Analyzer
 
     opts = {k: v for k, v in options.items() if v is not None}
     try:

@@ -31,7 +31,7 @@ from .analyze.eyes import eyes_open_from_landmarks
 from .analyze.mesh import FaceMesh, MeshResult, roi_from_keypoints, roi_from_mesh
 from .detect.blazeface import BlazeFace, Detection
 from .errors import InputError
-from .geometry import box_iou, euler_from_matrix, solve_head_pose
+from .geometry import euler_from_matrix, solve_head_pose
 from .io.images import to_rgb_uint8
 from .runtime import WEIGHTS_DIR, default_threads
 from .types import PART_NAMES, Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Probability
@@ -150,19 +150,14 @@ def suppress_overlaps(dets: list[Detection], iou: float = 0.3, inside: float = 0
     """Best-scoring first, a detection is dropped when it overlaps a kept one at IoU > ``iou`` or
     when more than ``inside`` of the smaller box lies in the other (the short-range detector's box
     around the full-range one's, IoU only ~0.15)."""
+    def duplicate(b, c) -> bool:
+        inter = max(0.0, min(b[2], c[2]) - max(b[0], c[0])) * max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
+        area_b, area_c = (b[2] - b[0]) * (b[3] - b[1]), (c[2] - c[0]) * (c[3] - c[1])
+        return inter > iou * max(area_b + area_c - inter, 1e-9) or inter > inside * max(min(area_b, area_c), 1e-9)
+
     kept: list[Detection] = []
     for d in sorted(dets, key=lambda d: -d.score):
-        b = d.box_xyxy
-        dup = False
-        for k in kept:
-            c = k.box_xyxy
-            iw = max(0.0, min(b[2], c[2]) - max(b[0], c[0]))
-            ih = max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
-            small = min((b[2] - b[0]) * (b[3] - b[1]), (c[2] - c[0]) * (c[3] - c[1]))
-            if box_iou(b[None], c[None])[0, 0] > iou or iw * ih > inside * max(small, 1e-9):
-                dup = True
-                break
-        if not dup:
+        if not any(duplicate(d.box_xyxy, k.box_xyxy) for k in kept):
             kept.append(d)
     return kept
 
@@ -229,7 +224,7 @@ class Analyzer:
         if self.config.crop_fallback:
             yield lambda: self._detect_padded(image, score)
             yield lambda: self.short(image, score)
-        if self.config.tiles > 1:
+        if self.config.tiles:
             yield lambda: self._detect_tiles(image, score)
         if frame:
             yield lambda: [frame_detection(image)]

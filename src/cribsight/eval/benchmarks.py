@@ -513,6 +513,23 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     }
 
 
+def network_on_crop(net, image: np.ndarray):
+    """A data-engine crop through an exported network the way the synthetic benchmark scores it:
+    resized to the network's input, normalised, run; -> (outputs by name, landmark modes (68, 2)
+    and 1-sigma (68,) in the crop's pixels from KDN decoding)."""
+    import cv2
+
+    from ..analyze.decode import kdn_decode
+
+    S = int(net.entry["input"]["shape"][2])
+    x = cv2.resize(image, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
+    out = dict(zip(net.entry["outputs"], net(((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None])))
+    hm = out["heatmaps"][0]
+    mode, _, sig = kdn_decode(hm, float(net.entry.get("kernel_sigma", 1.0)))
+    k = image.shape[0] / hm.shape[-1]
+    return out, (mode + 0.5) * k - 0.5, sig * k
+
+
 def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet.onnx", limit: int | None = None) -> dict:
     """The data engine's held-out set (its own faces, generator seeds and texture bank, plus the
     seed-003 rectangles): the network on each crop, decoded by the runtime code. Per-part covered
@@ -524,7 +541,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     ONNX model (``model``); other systems' predictions cannot be scored on it."""
     import cv2
 
-    from ..analyze.decode import kdn_decode, probability_with_sigma, sigmoid
+    from ..analyze.decode import probability_with_sigma, sigmoid
     from ..data.build import load_shards
     from ..data.sample import VISIBLE, EXTERNAL, SELF
     from ..geometry import euler_from_matrix, rot6d_to_matrix
@@ -534,9 +551,6 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
 
     d = load_shards(require(Path(data_dir), "synthetic held-out shards"), limit)
     net = load_model(model)
-    names = list(net.entry["outputs"])
-    S = int(net.entry["input"]["shape"][2])
-    ks = float(net.entry.get("kernel_sigma", 1.0))
     cls = BinaryClassification([f"covered_{p}" for p in PART_NAMES] + [f"occluded_{p}" for p in PART_NAMES])
     unc = UncertaintyVsError("interocular")
     unc_det = UncertaintyVsError("interocular")  # seed 002's own measure, |Cov|^(1/2) = sigma^2 (px^2)
@@ -547,8 +561,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     for i in progress(range(n)):
         img = d["image"][i]
         S0 = img.shape[0]
-        x = cv2.resize(img, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
-        out = dict(zip(names, net(((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None])))
+        out, pred, sig_px = network_on_crop(net, img)
         if "face" in out:
             fs.append(float(out["face"][0, 0]))
             fy.append(bool(is_face[i]))
@@ -558,17 +571,12 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         po, _ = probability_with_sigma(out["occ"][0], out["occ_sigma"][0])
         parts = d["parts"][i]
         cls.update(np.concatenate([pc, po])[None], np.concatenate([parts[:, 1], parts[:, 0]])[None])
-        hm = out["heatmaps"][0]
-        hs = hm.shape[-1]
-        mode, _, sig = kdn_decode(hm, ks)
-        k = S0 / hs
-        pred = (mode + 0.5) * k - 0.5
         gt = d["landmarks"][i]
         v = d["visibility"][i]
         known = np.isin(v, (VISIBLE, EXTERNAL, SELF))
         if known.all():
-            unc.update(pred[None], (sig * k)[None], gt[None], (v != VISIBLE)[None])
-            unc_det.update(pred[None], ((sig * k) ** 2)[None], gt[None], (v != VISIBLE)[None])
+            unc.update(pred[None], sig_px[None], gt[None], (v != VISIBLE)[None])
+            unc_det.update(pred[None], (sig_px ** 2)[None], gt[None], (v != VISIBLE)[None])
         p = sigmoid(out["visibility"][0])
         ok = v >= 0
         vs.append(p[ok])
