@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from cribsight.data.build import in_holdout
+from cribsight.data.negatives import head_box
+from cribsight.data.sample import FaceSample
 from cribsight.io.images import read_image
 from cribsight.pipeline import FRAME, Analyzer
 
@@ -28,12 +30,10 @@ SYRIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "syrip"
 
 def subframes(image: np.ndarray, face5: np.ndarray, margin: float = 0.6):
     h, w = image.shape[:2]
-    pts = face5[face5[:, 2] > 0, :2]
-    if len(pts) < 2:
+    head = head_box(FaceSample(image_array=image, extra={"coco_face5": face5}), margin)  # the data engine's head region
+    if head is None:
         return
-    lo, hi = pts.min(0), pts.max(0)
-    m = max(float(max(hi - lo)), 8.0) * margin
-    x1, y1, x2, y2 = (int(v) for v in np.clip([lo[0] - m, lo[1] - m, hi[0] + m, hi[1] + m], 0, [w, h, w, h]))
+    x1, y1, x2, y2 = (int(v) for v in np.clip(head, 0, [w, h, w, h]))
     for s in (image[:, :x1], image[:, x2:], image[:y1], image[y2:]):
         if s.shape[0] >= 0.4 * h and s.shape[1] >= 0.4 * w and min(s.shape[:2]) >= 200:
             yield np.ascontiguousarray(s)
