@@ -92,6 +92,28 @@ def test_resume_equals_a_straight_run(tmp_path):
         assert torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6), k
 
 
+def test_train_only_changes_the_named_head_and_nothing_else(tmp_path):
+    import dataclasses
+
+    from cribsight.errors import InputError
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    base = train(_cfg(tmp_path, shards, tmp_path / "base", 2), log=lambda m: None)
+    cfg = dataclasses.replace(_cfg(tmp_path, shards, tmp_path / "ft", 4), init_from=str(base / "checkpoint.pt"),
+                              train_only=["face"])
+    ft = train(cfg, log=lambda m: None)
+    a = torch.load(base / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(ft / "checkpoint.pt", weights_only=False)["model"]
+    moved = {k for k in a if not torch.equal(a[k], b[k])}
+    # the face layer learnt; every other weight and every BatchNorm running statistic is as it was
+    assert moved and all(k.startswith("face") for k in moved), moved
+    assert any(k.endswith("running_mean") for k in a)
+    bad = dataclasses.replace(cfg, out=str(tmp_path / "bad"), train_only=["no_such_layer"])
+    with pytest.raises(InputError, match="no_such_layer"):
+        train(bad, log=lambda m: None)
+
+
 @pytest.mark.parametrize("model", sorted(REGISTRY))
 def test_onnx_export_parity(tmp_path, model):
     ort = pytest.importorskip("onnxruntime")

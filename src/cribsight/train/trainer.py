@@ -49,6 +49,10 @@ class TrainConfig:
     train_limit: int | None = None
     init_from: str | None = None  # a checkpoint.pt to start from (fine-tuning); optimiser starts fresh
     occluded_landmark_weight: float = 1.0  # weight of hidden (external / self-occluded) points in the landmark loss
+    # fine-tune only the parameters whose names start with one of these (e.g. ["face"]); everything
+    # else is frozen, BatchNorm statistics included (the model runs in eval mode), so every other
+    # output of the initial model is kept exactly
+    train_only: list | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -261,6 +265,32 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def trainable_parameters(model, train_only: list | None) -> list:
+    """The parameters the optimiser updates: all, or (``train_only``) those whose names start with
+    one of the prefixes; the rest get ``requires_grad=False``. A prefix matching nothing is an error."""
+    if not train_only:
+        return list(model.parameters())
+    from ..errors import InputError
+
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in train_only:
+        if not any(n.startswith(prefix) for n in names):
+            raise InputError("train_only", f"prefixes of parameter names ({sorted({n.split('.')[0] for n in names})})",
+                             repr(prefix))
+    keep = []
+    for n, p in model.named_parameters():
+        p.requires_grad_(any(n.startswith(prefix) for prefix in train_only))
+        if p.requires_grad:
+            keep.append(p)
+    return keep
+
+
+def set_train_mode(model, cfg: TrainConfig) -> None:
+    """Training mode, or with ``train_only`` eval mode throughout: frozen layers' BatchNorm
+    statistics must not move, or the outputs the fine-tune leaves alone would change."""
+    model.train(not cfg.train_only)
+
+
 def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = print,
           progress: Callable | None = None, stop_after: int | None = None) -> Path:
     """Train (or resume) the run in ``cfg.out``. ``stop_after``: checkpoint and return at that step of
@@ -277,7 +307,8 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         init = torch.load(cfg.init_from, weights_only=False)
         model.load_state_dict(init["model"])
         log(f"initialised from {cfg.init_from} (step {init.get('step')})")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = trainable_parameters(model, cfg.train_only)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -300,7 +331,7 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     fh = open(metrics_csv, "w" if new_csv else "a", newline="")
     writer = None
     history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() and step else {"train": [], "val": []}
-    model.train()
+    set_train_mode(model, cfg)
     t0 = time.perf_counter()
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     steps_iter = range(step, end)
@@ -313,7 +344,7 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         loss = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in terms.items())
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         sched.step()
         row = {"step": step + 1, "loss": float(loss.detach()), "lr": sched.get_last_lr()[0],
@@ -328,6 +359,7 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
             fh.flush()
         if val is not None and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
             v = {"step": step + 1, **_flat(validate(model, cfg.model, val, cfg))}
+            set_train_mode(model, cfg)
             history["val"].append(v)
             log(json.dumps(v))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
