@@ -169,11 +169,13 @@ def _presence_maps(b: Batch, g: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
-    """Quick validation figures on held-out shards (numpy decoding shared with the runtime)."""
+    """Quick validation figures on held-out shards (numpy decoding shared with the runtime). The
+    model is left in the mode it came in (training, or eval throughout for ``train_only``)."""
     from ..analyze.decode import kdn_decode, probability_with_sigma, top2_decode
     from ..eval.metrics import BinaryClassification, auroc
     from ..geometry import euler_from_matrix
 
+    was_training = model.training
     model.eval()
     part = data.parts[0]
     n = min(cfg.val_limit, len(part["image"]))
@@ -251,7 +253,7 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
         res["sigma_occluded"] = float(np.mean(sig_occ))
     if pose_err:
         res["pose_mae"] = float(np.mean(pose_err))
-    model.train()
+    model.train(was_training)
     return res
 
 
@@ -272,17 +274,14 @@ def trainable_parameters(model, train_only: list | None) -> list:
         return list(model.parameters())
     from ..errors import InputError
 
-    names = [n for n, _ in model.named_parameters()]
+    named = list(model.named_parameters())
     for prefix in train_only:
-        if not any(n.startswith(prefix) for n in names):
-            raise InputError("train_only", f"prefixes of parameter names ({sorted({n.split('.')[0] for n in names})})",
+        if not any(n.startswith(prefix) for n, _ in named):
+            raise InputError("train_only", f"prefixes of parameter names ({sorted({n.split('.')[0] for n, _ in named})})",
                              repr(prefix))
-    keep = []
-    for n, p in model.named_parameters():
-        p.requires_grad_(any(n.startswith(prefix) for prefix in train_only))
-        if p.requires_grad:
-            keep.append(p)
-    return keep
+    for n, p in named:
+        p.requires_grad_(n.startswith(tuple(train_only)))
+    return [p for _, p in named if p.requires_grad]
 
 
 def set_train_mode(model, cfg: TrainConfig) -> None:
@@ -359,7 +358,6 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
             fh.flush()
         if val is not None and ((step + 1) % cfg.val_every == 0 or step + 1 == cfg.steps):
             v = {"step": step + 1, **_flat(validate(model, cfg.model, val, cfg))}
-            set_train_mode(model, cfg)
             history["val"].append(v)
             log(json.dumps(v))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
