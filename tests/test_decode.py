@@ -71,3 +71,34 @@ def test_probability_with_sigma():
     assert s[1] == pytest.approx(0.0, abs=1e-12)
     p2, s2 = probability_with_sigma(np.array([2.0]), np.array([2.0]))
     assert 0.5 < p2[0] < p[1] and s2[0] > 0  # noise pulls the probability towards 1/2
+
+
+def test_bilinear_sampling_and_visibility_fusion():
+    from cribsight.analyze.decode import bilinear_at, landmark_visibility, sigmoid
+
+    ys, xs = np.mgrid[0:8, 0:6]
+    grid = 2.0 * xs + 3.0 * ys  # bilinear sampling reproduces a plane exactly
+    pts = np.array([[1.5, 2.25], [0.0, 0.0], [5.0, 7.0], [4.75, 6.5]])
+    assert np.allclose(bilinear_at(grid, pts), 2 * pts[:, 0] + 3 * pts[:, 1])
+    assert np.allclose(bilinear_at(grid, np.array([[-3.0, 20.0]])), [3 * 7])  # clamped to the border
+    v = np.linspace(-3, 3, 4)
+    mask = np.zeros((8, 6))
+    mask[:, 3:] = 5.0  # occluder over the right half
+    assert np.allclose(landmark_visibility(v, mask, pts), sigmoid(v))  # no fusion: the head alone
+    fus = {"visibility": 1.0, "mask": -0.5, "bias": 0.25}
+    got = landmark_visibility(v, mask, pts, fus)
+    assert np.allclose(got, sigmoid(v - 0.5 * bilinear_at(mask, pts) + 0.25))
+    assert got[0] > sigmoid(v[0]) and got[2] < sigmoid(v[2])  # off the occluder up, under it down
+
+
+def test_logistic_fit_recovers_a_known_model():
+    from cribsight.analyze.calibrate import logistic_fit
+    from cribsight.errors import InputError
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40000, 2))
+    y = rng.random(40000) < 1 / (1 + np.exp(-(1.5 * X[:, 0] - 0.8 * X[:, 1] + 0.3)))
+    w, b = logistic_fit(X, y)
+    assert np.allclose(w, [1.5, -0.8], atol=0.06) and abs(b - 0.3) < 0.05
+    with pytest.raises(InputError, match="both classes"):
+        logistic_fit(X, np.ones(len(X)))

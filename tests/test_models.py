@@ -152,3 +152,35 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     # seed 002's |Cov|^(1/2) is sigma^2 per point, so its mean is at least the squared mean sigma (Jensen)
     assert r["det_cov_sqrt_visible_px2"] >= r["sigma_visible_px"] ** 2 * (1 - 1e-9)
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}
+
+
+def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):
+    """``cribsight export --fit-visibility``: the stored coefficients are the maximum-likelihood
+    logistic fit (zero gradient) of the landmark labels on (visibility logit, mask logit at the
+    landmark), and ``eval synthetic`` scores exactly that fused probability."""
+    import subprocess
+    import sys
+
+    from cribsight.analyze.calibrate import visibility_samples
+    from cribsight.analyze.decode import sigmoid
+    from cribsight.eval import benchmarks as B
+    from cribsight.eval.metrics import auroc
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 2), log=lambda m: None)
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--fit-visibility", str(shards),
+                           "--fit-samples", "12"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "visibility fusion:" in proc.stdout
+    path = run / "cribnet.onnx"
+    fus = json.loads(path.with_suffix(".json").read_text())["visibility_fusion"]
+    X, y = visibility_samples(str(path), shards, 12)
+    assert fus["landmarks"] == len(y)
+    w = np.array([fus["visibility"], fus["mask"]])
+    p = sigmoid(X @ w + fus["bias"])
+    grad = np.r_[X.T @ (p - y), (p - y).sum()] / len(y)
+    assert np.abs(grad).max() < 1e-4, grad
+    r = B.synthetic(shards, model=str(path), limit=12)
+    assert r["visibility_fusion"] is True
+    assert r["visibility_auroc"] == pytest.approx(auroc(X @ w + fus["bias"], y), abs=1e-12)

@@ -537,11 +537,26 @@ def export_cmd(
     run: Path = typer.Argument(..., help="a run folder with checkpoint.pt"),
     out: Optional[Path] = typer.Option(None, help="ONNX path (default RUN/<model>.onnx)"),
     install: bool = typer.Option(False, help="also copy it into cribsight/weights as the shipped model and update manifest.json"),
+    fit_visibility: Optional[Path] = typer.Option(
+        None, help="a shard folder of TRAINING crops: fit the landmark-visibility fusion (visibility head + "
+                   "occluder mask) on it and store it in the manifest entry (docs/models.md)"),
+    fit_samples: int = typer.Option(2000, help="crops of --fit-visibility to fit on"),
 ):
     """Export a trained run to ONNX with its manifest entry (JSON beside it)."""
     from .train.trainer import export_onnx, install_weights
 
     path = export_onnx(run, out)
+    if fit_visibility is not None:
+        from .analyze.calibrate import fit_visibility_fusion
+
+        side = path.with_suffix(".json")
+        entry = json.loads(side.read_text())
+        with _progress() as prog:
+            entry["visibility_fusion"] = fusion = fit_visibility_fusion(
+                str(path), fit_visibility, fit_samples, _tracker(prog, "fit visibility"))
+        side.write_text(json.dumps(entry, indent=2) + "\n")
+        print(f"visibility fusion: {fusion['visibility']:.3f} v + {fusion['mask']:.3f} m + {fusion['bias']:.3f}; AUROC on "
+              f"the fit crops {fusion['auroc_head_on_fit_data']:.4f} (head) -> {fusion['auroc_fused_on_fit_data']:.4f}")
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
     if install:
         dest = install_weights(path, run)

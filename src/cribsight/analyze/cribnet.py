@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import apply_affine, euler_from_matrix, matrix_from_euler, rot6d_to_matrix, rotated_rect_affine
 from ..runtime import OnnxModel, load_model
 from ..types import PART_NAMES
-from .decode import kdn_decode, probability_with_sigma, sigmoid
+from .decode import kdn_decode, landmark_visibility, probability_with_sigma, sigmoid
 
 MARGIN = 1.6
 
@@ -55,6 +55,7 @@ class CribNet:
         self.kernel_sigma = float(e.get("kernel_sigma", 1.0))
         self.names = list(e["outputs"])
         self.has_face_output = "face" in self.names
+        self.visibility_fusion = e.get("visibility_fusion")  # fitted on training crops (analyze.calibrate)
 
     def __call__(self, image: np.ndarray, landmarks68: np.ndarray) -> CribNetResult:
         S = self.size
@@ -93,7 +94,8 @@ class CribNet:
             polys.append(np.round(apply_affine(inv, pts), 1).tolist())
         return CribNetResult(
             landmarks=lm.astype(np.float32), sigma=(sig * stride * scale).astype(np.float32),
-            visible=sigmoid(out["visibility"][0]).astype(np.float32), yaw=yaw, pitch=pitch, roll=roll,
+            visible=landmark_visibility(out["visibility"][0], out["mask"][0, 0], hm_lm, self.visibility_fusion).astype(np.float32),
+            yaw=yaw, pitch=pitch, roll=roll,
             occluded={p: (float(po[i]), float(so[i])) for i, p in enumerate(PART_NAMES)},
             covered={p: (float(pc[i]), float(sc[i])) for i, p in enumerate(PART_NAMES)},
             eyes_open=(float(pe[0]), float(se[0])), visible_fraction=vis_frac, mask_polygons=polys,

@@ -105,3 +105,37 @@ def probability_with_sigma(logit, sigma_logit):
     p = sigmoid(2 * f / np.sqrt(1 + math.pi * (2 * s) ** 2 / 8))
     q = sigmoid(2 * f)
     return p, np.clip(2 * q * (1 - q) * s, 0, 0.5)
+
+
+def bilinear_at(grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Values of a (H, W) map at (N, 2) points given in its pixel coordinates (pixel centres at
+    integers), bilinear, points outside clamped to the border."""
+    g = np.asarray(grid, np.float64)
+    h, w = g.shape
+    x = np.clip(np.asarray(xy, np.float64)[:, 0], 0, w - 1)
+    y = np.clip(np.asarray(xy, np.float64)[:, 1], 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(int), w - 2) if w > 1 else np.zeros(len(x), int)
+    y0 = np.minimum(np.floor(y).astype(int), h - 2) if h > 1 else np.zeros(len(y), int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    top = g[y0, x0] * (1 - fx) + g[y0, x1] * fx
+    bottom = g[y1, x0] * (1 - fx) + g[y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def visibility_features(vis_logits: np.ndarray, mask_logits: np.ndarray, hm_xy: np.ndarray) -> np.ndarray:
+    """Per landmark: its visibility logit and the occluder-mask logit at its decoded position
+    (``hm_xy``, heatmap pixels; the mask has the heatmaps' grid) -> (68, 2)."""
+    return np.stack([np.asarray(vis_logits, np.float64), bilinear_at(mask_logits, hm_xy)], 1)
+
+
+def landmark_visibility(vis_logits: np.ndarray, mask_logits: np.ndarray, hm_xy: np.ndarray,
+                        fusion: dict | None = None) -> np.ndarray:
+    """P(landmark visible), (68,). Without ``fusion``: the visibility head alone, sigmoid(v). With
+    it (the model's manifest entry ``visibility_fusion``, fitted on training crops by
+    ``analyze.calibrate.fit_visibility_fusion``): sigmoid(a v + b m + c), m the occluder-mask logit
+    at the landmark - a point under the predicted occluder is less likely seen."""
+    if not fusion:
+        return sigmoid(vis_logits)
+    f = visibility_features(vis_logits, mask_logits, hm_xy)
+    return sigmoid(fusion["visibility"] * f[:, 0] + fusion["mask"] * f[:, 1] + fusion["bias"])

@@ -533,7 +533,8 @@ def network_on_crop(net, image: np.ndarray):
 def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet.onnx", limit: int | None = None) -> dict:
     """The data engine's held-out set (its own faces, generator seeds and texture bank, plus the
     seed-003 rectangles): the network on each crop, decoded by the runtime code. Per-part covered
-    and occluded F1 at 0.5, AUROC and ECE; landmark-visibility AUROC; seed 002 Table 4 (mean sigma
+    and occluded F1 at 0.5, AUROC and ECE; landmark-visibility AUROC and ECE (with the model's
+    visibility fusion when its manifest entry has one, as the runtime); seed 002 Table 4 (mean sigma
     of occluded vs visible landmarks, NME of each; sigma = det(Cov)^(1/4) px, and seed 002's own
     uncertainty |Cov|^(1/2) = sigma^2 px^2); occlusion-mask mIoU; pose MAE; with non-face
     crops in the set and a face output, the face-presence AUROC (the other figures are over the
@@ -541,13 +542,13 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     ONNX model (``model``); other systems' predictions cannot be scored on it."""
     import cv2
 
-    from ..analyze.decode import probability_with_sigma, sigmoid
+    from ..analyze.decode import landmark_visibility, probability_with_sigma, sigmoid
     from ..data.build import load_shards
     from ..data.sample import VISIBLE, EXTERNAL, SELF
     from ..geometry import euler_from_matrix, rot6d_to_matrix
     from ..runtime import load_model
     from ..types import PART_NAMES
-    from .metrics import BinaryClassification, MaskIoU, PoseError, UncertaintyVsError, auroc
+    from .metrics import BinaryClassification, MaskIoU, PoseError, UncertaintyVsError, auroc, expected_calibration_error
 
     d = load_shards(require(Path(data_dir), "synthetic held-out shards"), limit)
     net = load_model(model)
@@ -577,7 +578,9 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         if known.all():
             unc.update(pred[None], sig_px[None], gt[None], (v != VISIBLE)[None])
             unc_det.update(pred[None], (sig_px ** 2)[None], gt[None], (v != VISIBLE)[None])
-        p = sigmoid(out["visibility"][0])
+        k = S0 / out["heatmaps"].shape[-1]
+        p = landmark_visibility(out["visibility"][0], out["mask"][0, 0], (pred + 0.5) / k - 0.5,
+                                net.entry.get("visibility_fusion"))
         ok = v >= 0
         vs.append(p[ok])
         vy.append(v[ok] == VISIBLE)
@@ -598,6 +601,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         "occluded_f1": {p: c["per_class"][f"occluded_{p}"]["f1"] for p in PART_NAMES},
         "part_ece": c["ece_all"], "part_reliability": c["reliability"],
         "visibility_auroc": auroc(np.concatenate(vs), np.concatenate(vy)),
+        "visibility_ece": expected_calibration_error(np.concatenate(vs), np.concatenate(vy)),
+        "visibility_fusion": net.entry.get("visibility_fusion") is not None,
         "sigma_visible_px": u["visible"]["uncertainty"], "sigma_occluded_px": u["occluded"]["uncertainty"],
         "sigma_ratio_occluded_to_visible": u.get("uncertainty_ratio"),
         "det_cov_sqrt_visible_px2": ud["visible"]["uncertainty"], "det_cov_sqrt_occluded_px2": ud["occluded"]["uncertainty"],
