@@ -23,7 +23,7 @@ import numpy as np
 
 from cribsight import schema
 from cribsight.analyze.cribnet import MARGIN
-from cribsight.analyze.decode import sigmoid
+from cribsight.analyze.decode import landmark_visibility
 from cribsight.analyze.mesh import FaceMesh, roi_from_mesh
 from cribsight.data.build import load_shards
 from cribsight.data.sample import EXTERNAL, SELF, VISIBLE
@@ -62,7 +62,9 @@ def holdout(path: Path, limit: int | None) -> None:
         m2 = mesh(img, *roi_from_mesh(m.points_xy))
         m = m2 if m2.presence >= 0.5 * m.presence else m
         p_mesh = m.points_xy[idx]
-        vis = sigmoid(out["visibility"][0])
+        k = S0 / out["heatmaps"].shape[-1]  # P(visible) as the runtime computes it (fusion included)
+        vis = landmark_visibility(out["visibility"][0], out["mask"][0, 0], (p_net + 0.5) / k - 0.5,
+                                  net.entry.get("visibility_fusion"))
         norm = float(landmark_normaliser(gt[None], "interocular")[0])
         for s, p in (("cribnet", p_net), ("mesh", p_mesh), ("fused", fuse_landmarks(p_net, p_mesh, vis))):
             err[s].append(np.linalg.norm(p - gt, axis=1) / norm)
