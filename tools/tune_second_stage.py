@@ -128,18 +128,19 @@ def two_fold(data: dict) -> int:
     shipped figures are) is printed beside the rule's pick on the other half (out-of-sample), and
     the two are averaged over the halves."""
     keys = ("recall", "false_boxes", "with_mask")
+    picks = {fold: pick(data, fold) for fold in (None, 0, 1)}  # the grid replayed once per pick
+    for fold, cfg in picks.items():
+        if cfg is None:
+            print(f"{'all the data' if fold is None else f'half {fold}'}: no setting has fewer than "
+                  f"{MAX_FALSE_BOXES} false boxes per image")
+            return 1
     print(f"{'':34} {'cand':>5} {'verify':>6} {'reject':>6} | {'syrip R':>7} {'FB/img':>6} | {'mask':>5} {'nomask':>6} | {'utk':>5}")
-    whole = pick(data)
-    print(f"{'picked on all, scored on all':34} {row(whole, scores(data, whole))}")
+    print(f"{'picked on all, scored on all':34} {row(picks[None], scores(data, picks[None]))}")
     mean = {"in": dict.fromkeys(keys, 0.0), "out": dict.fromkeys(keys, 0.0)}
     for half in (0, 1):
         for kind, on in (("in", half), ("out", 1 - half)):
-            cfg = pick(data, on)
-            if cfg is None:
-                print(f"half {on}: no setting has fewer than {MAX_FALSE_BOXES} false boxes per image")
-                return 1
-            s = scores(data, cfg, half)
-            print(f"{f'picked on half {on}, scored on half {half}':34} {row(cfg, s)}")
+            s = scores(data, picks[on], half)
+            print(f"{f'picked on half {on}, scored on half {half}':34} {row(picks[on], s)}")
             for k in keys:
                 mean[kind][k] += s[k] / 2
     for kind, label in (("in", "mean in-sample"), ("out", "mean out-of-sample")):
