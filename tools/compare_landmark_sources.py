@@ -57,14 +57,13 @@ def holdout(path: Path, limit: int | None) -> None:
             continue
         img, gt = d["image"][i], d["landmarks"][i]
         S0 = img.shape[0]
-        out, p_net, _ = B.network_on_crop(net, img)
+        out, p_net, _, hm_xy = B.network_on_crop(net, img)
         m = mesh(img, ((S0 - 1) / 2, (S0 - 1) / 2), S0 / MARGIN * 1.5, 0.0)
         m2 = mesh(img, *roi_from_mesh(m.points_xy))
         m = m2 if m2.presence >= 0.5 * m.presence else m
         p_mesh = m.points_xy[idx]
-        k = S0 / out["heatmaps"].shape[-1]  # P(visible) as the runtime computes it (fusion included)
-        vis = landmark_visibility(out["visibility"][0], out["mask"][0, 0], (p_net + 0.5) / k - 0.5,
-                                  net.entry.get("visibility_fusion"))
+        # P(visible) as the runtime computes it (fusion included)
+        vis = landmark_visibility(out["visibility"][0], out["mask"][0, 0], hm_xy, net.entry.get("visibility_fusion"))
         norm = float(landmark_normaliser(gt[None], "interocular")[0])
         for s, p in (("cribnet", p_net), ("mesh", p_mesh), ("fused", fuse_landmarks(p_net, p_mesh, vis))):
             err[s].append(np.linalg.norm(p - gt, axis=1) / norm)

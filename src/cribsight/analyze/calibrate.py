@@ -56,12 +56,10 @@ def visibility_samples(model: str, shards: Path, limit: int = 2000, progress=ite
     for i in progress(range(len(d["image"]))):
         if not is_face[i]:
             continue
-        img = d["image"][i]
-        out, pred, _ = network_on_crop(net, img)
-        k = img.shape[0] / out["heatmaps"].shape[-1]
+        out, _, _, hm_xy = network_on_crop(net, d["image"][i])
         v = d["visibility"][i]
         ok = v >= 0
-        f = visibility_features(out["visibility"][0], out["mask"][0, 0], (pred + 0.5) / k - 0.5)
+        f = visibility_features(out["visibility"][0], out["mask"][0, 0], hm_xy)
         X.append(f[ok])
         Y.append(v[ok] == VISIBLE)
     if not X:

@@ -516,7 +516,8 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
 def network_on_crop(net, image: np.ndarray):
     """A data-engine crop through an exported network the way the synthetic benchmark scores it:
     resized to the network's input, normalised, run; -> (outputs by name, landmark modes (68, 2)
-    and 1-sigma (68,) in the crop's pixels from KDN decoding)."""
+    and 1-sigma (68,) in the crop's pixels from KDN decoding, the modes in heatmap pixels - where
+    ``analyze.decode.landmark_visibility`` samples the mask)."""
     import cv2
 
     from ..analyze.decode import kdn_decode
@@ -527,7 +528,7 @@ def network_on_crop(net, image: np.ndarray):
     hm = out["heatmaps"][0]
     mode, _, sig = kdn_decode(hm, float(net.entry.get("kernel_sigma", 1.0)))
     k = image.shape[0] / hm.shape[-1]
-    return out, (mode + 0.5) * k - 0.5, sig * k
+    return out, (mode + 0.5) * k - 0.5, sig * k, mode
 
 
 def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet.onnx", limit: int | None = None) -> dict:
@@ -562,7 +563,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     for i in progress(range(n)):
         img = d["image"][i]
         S0 = img.shape[0]
-        out, pred, sig_px = network_on_crop(net, img)
+        out, pred, sig_px, hm_xy = network_on_crop(net, img)
         if "face" in out:
             fs.append(float(out["face"][0, 0]))
             fy.append(bool(is_face[i]))
@@ -578,9 +579,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         if known.all():
             unc.update(pred[None], sig_px[None], gt[None], (v != VISIBLE)[None])
             unc_det.update(pred[None], (sig_px ** 2)[None], gt[None], (v != VISIBLE)[None])
-        k = S0 / out["heatmaps"].shape[-1]
-        p = landmark_visibility(out["visibility"][0], out["mask"][0, 0], (pred + 0.5) / k - 0.5,
-                                net.entry.get("visibility_fusion"))
+        p = landmark_visibility(out["visibility"][0], out["mask"][0, 0], hm_xy, net.entry.get("visibility_fusion"))
         ok = v >= 0
         vs.append(p[ok])
         vy.append(v[ok] == VISIBLE)
