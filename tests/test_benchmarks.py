@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cribsight.eval import benchmarks as B
+from cribsight.eval import metrics as M
 from cribsight.types import Face, FrameResult, Landmarks, PartState
 
 
@@ -59,7 +60,9 @@ def test_syrip_scoring_hand_values(syrip_dir, tmp_path):
     assert r["recall"] == 0.5 and r["false_boxes_per_image"] == 1.0
     # 3-point error = (3 + 0 + 0) / 3 = 1 px; d = sqrt(40 * 10) of the five keypoints' box
     assert r["nme3_mean"] == pytest.approx(1 / np.sqrt(40 * 10))
-    assert r["recall_by_posture"] == {"Prone": {"recall": 0.0, "images": 1}, "Supine": {"recall": 1.0, "images": 1}}
+    assert r["recall_by_posture"] == {"Prone": {"recall": 0.0, "recall_ci95": [0.0, pytest.approx(0.79346, abs=1e-5)], "images": 1},
+                                      "Supine": {"recall": 1.0, "recall_ci95": [pytest.approx(0.20654, abs=1e-5), 1.0], "images": 1}}
+    assert r["recall_ci95"] == M.wilson_interval(1, 2)
     fc = r["f1_confidence"]
     # at threshold 0.75 only the hit survives: precision 1, recall 0.5
     i = fc["confidence"].index(0.75)
@@ -91,6 +94,11 @@ def test_facemask_covered_auroc(tmp_path):
     assert r["groups"]["without_mask"]["detection_rate"] == pytest.approx(2 / 3)
     # scores: masked (.9, .8, .3), unmasked (.1, .4, 0): pairs won 3 + 3 + 2 = 8 of 9
     assert r["covered"]["auroc"] == pytest.approx(8 / 9)
+    # DeLong: V10 = (1, 1, 2/3), V01 = (1, 2/3, 1); var = (1/27)/3 + (1/27)/3 = 2/81
+    half = M.Z95 * np.sqrt(2 / 81) / (8 / 81)
+    assert r["covered"]["auroc_ci95"] == [pytest.approx(1 / (1 + np.exp(-(np.log(8) - half)))),
+                                          pytest.approx(1 / (1 + np.exp(-(np.log(8) + half))))]
+    assert r["groups"]["without_mask"]["detection_rate_ci95"] == M.wilson_interval(2, 3)
     assert r["covered"]["confusion"] == {"tp": 2, "fp": 0, "fn": 1, "tn": 3}
 
 
@@ -140,7 +148,7 @@ def test_report_and_compare(tmp_path):
     assert "data:image/png;base64," in text and "nme_interocular_mean" in text and "baseline" in text
     assert (tmp_path / "rep" / "aflw2000_ced.png").stat().st_size > 1000
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "| nme_interocular_mean | 0.0500 | 0.0700 | -0.0200 |" in md
+    assert "| nme_interocular_mean | 0.0500 |  | 0.0700 |  | -0.0200 |" in md  # no interval for NME
     rows = {k: (a, b, d) for k, a, b, d in R.compare(res, worse)}
     assert rows["aflw2000: pose_mae_mean"] == (3.0, 5.0, 2.0)
     a, b = tmp_path / "a.json", tmp_path / "b.json"
@@ -149,6 +157,19 @@ def test_report_and_compare(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "+2.0000" in proc.stdout
+
+
+def test_report_shows_the_intervals_beside_the_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    from cribsight.eval import report as R
+
+    res = {"benchmark": "syrip-dev", "visible_faces": 40, "visible_face_recall": 0.9, "visible_face_recall_ci95": [0.7695, 0.9604],
+           "mouth_covered_auroc": 1.0, "mouth_covered_auroc_ci95": None, "mouth_covered_positives": 3}
+    R.write_report([res], tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| visible_face_recall | 0.9000 | [0.769, 0.960] |" in md
+    assert "| mouth_covered_auroc | 1.0000 | null |" in md  # interval not computable (perfect AUROC)
+    assert "| visible_faces | 40 |  |" in md  # a count has no interval
 
 
 def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
@@ -170,7 +191,10 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     r = B.syrip_dev(syrip_dir, B.predictions_from_jsonl(f), labels=labels)
     assert r["visible_faces"] == 2 and r["visible_face_recall"] == 1.0
     assert r["mouth_covered_auroc"] == 1.0 and r["eyes_open_auroc"] == 1.0
+    assert r["mouth_covered_auroc_ci95"] is None and r["eyes_open_auroc_ci95"] is None  # perfect on 2: no interval
+    assert r["visible_face_recall_ci95"] == [pytest.approx(2 / (2 + M.Z95 ** 2)), 1.0]  # Wilson 2 of 2: n / (n + z^2)
     assert r["turned_away_or_face_down"] == 1 and r["all_clear_rate_when_turned_away"] == 1.0
+    assert r["all_clear_rate_when_turned_away_ci95"] == M.wilson_interval(1, 1)
 
 
 def test_dev_labels_file_is_well_formed():

@@ -114,6 +114,45 @@ def test_auroc_hand_values_and_ties():
     assert math.isnan(M.auroc([0.1, 0.2], [1, 1]))
 
 
+def test_wilson_interval_hand_values_and_coverage():
+    lo, hi = M.wilson_interval(5, 10)
+    # centre (0.5 + z^2/20) / (1 + z^2/10) = 0.5; half-width z sqrt(0.025 + z^2/400) / (1 + z^2/10)
+    assert (lo, hi) == (pytest.approx(0.236593, abs=1e-6), pytest.approx(0.763407, abs=1e-6))
+    assert M.wilson_interval(0, 10) == [0.0, pytest.approx(0.277533, abs=1e-6)]  # z^2 / (n + z^2)
+    assert M.wilson_interval(10, 10) == [pytest.approx(0.722467, abs=1e-6), 1.0]
+    assert M.wilson_interval(0, 0) is None
+    with pytest.raises(InputError):
+        M.wilson_interval(11, 10)
+    # a 95% interval holds the true rate about 95% of the time (p = 0.1, n = 40)
+    rng = np.random.default_rng(0)
+    ks = rng.binomial(40, 0.1, size=4000)
+    cover = np.mean([lo <= 0.1 <= hi for lo, hi in (M.wilson_interval(int(k), 40) for k in ks)])
+    assert 0.92 <= cover <= 0.98
+
+
+def test_auroc_delong_hand_values_interval_and_coverage():
+    s, y = [0.9, 0.8, 0.4, 0.7, 0.3, 0.2, 0.1], [1, 1, 1, 0, 0, 0, 0]
+    # V10 = (1, 1, 3/4), V01 = (2/3, 1, 1, 1): AUROC 11/12, var = (1/48)/3 + (1/36)/4 = 1/72
+    a, var = M.auroc_delong(s, y)
+    assert a == pytest.approx(11 / 12) and a == pytest.approx(M.auroc(s, y)) and var == pytest.approx(1 / 72)
+    lo, hi = M.auroc_interval(s, y)
+    # logit(11/12) = ln 11 +- z sqrt(1/72) / (11/144)
+    half = M.Z95 * math.sqrt(1 / 72) / (11 / 144)
+    assert lo == pytest.approx(1 / (1 + math.exp(-(math.log(11) - half))))
+    assert hi == pytest.approx(1 / (1 + math.exp(-(math.log(11) + half))))
+    assert M.auroc_interval([0.9, 0.8, 0.1], [1, 1, 0]) is None  # perfect separation: no honest interval
+    assert M.auroc_interval([0.9, 0.8], [1, 1]) is None
+    # coverage: positives N(1, 1), negatives N(0, 1), true AUROC = Phi(1 / sqrt 2)
+    true = 0.5 * (1 + math.erf(0.5))
+    rng = np.random.default_rng(1)
+    hits = 0
+    for _ in range(400):
+        sc = np.r_[rng.normal(1, 1, 25), rng.normal(0, 1, 35)]
+        lo, hi = M.auroc_interval(sc, np.r_[np.ones(25), np.zeros(35)])
+        hits += lo <= true <= hi
+    assert 0.90 <= hits / 400 <= 0.99
+
+
 def test_classification_prf_ignores_unknown_and_ece():
     c = M.BinaryClassification(["nose", "mouth"], threshold=0.5, n_bins=2)
     probs = np.array([[0.9, 0.2], [0.8, 0.7], [0.3, 0.6], [0.1, 0.4]])

@@ -12,6 +12,9 @@ of a found face (the highest-scoring box that hits) is the mean of the nose erro
 eye-centre errors (eyes matched as an unordered pair), divided by d = sqrt(w * h) of the bounding
 box of the five annotated face keypoints (nose, eyes, ears; those with v > 0). Predicted nose =
 iBUG point 30, predicted eye centres = means of points 36-41 and 42-47.
+
+Figures measured on few images carry a 95% interval beside them (``*_ci95``: [lo, hi]): Wilson's
+for recalls and rates, DeLong's for AUROCs (``metrics.wilson_interval`` / ``auroc_interval``).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..geometry import box_contains
 from ..types import FrameResult
+from .metrics import wilson_interval
 
 Predict = Callable[..., FrameResult]
 
@@ -141,10 +145,12 @@ def syrip(data_dir: Path, predict: Predict, progress: Callable[[Iterable], Itera
         "benchmark": "syrip",
         "images_scored": n_eval,
         "recall": found / n_eval,
+        "recall_ci95": wilson_interval(found, n_eval),
         "false_boxes_per_image": false_boxes / n_eval,
         "nme3_mean": _mean(errors),
         "nme3_median": _median(errors),
-        "recall_by_posture": {p: {"recall": v[0] / v[1], "images": v[1]} for p, v in sorted(by_posture.items())},
+        "recall_by_posture": {p: {"recall": v[0] / v[1], "recall_ci95": wilson_interval(v[0], v[1]), "images": v[1]}
+                              for p, v in sorted(by_posture.items())},
         "f1_confidence": _f1_confidence(boxes, n_eval),
         "failed": failed,
     }
@@ -190,7 +196,8 @@ def utkface(data_dir: Path, predict: Predict, progress=iter, limit: int | None =
     out = {"benchmark": "utkface", "groups": {}, "failed": []}
     for g, paths in groups.items():
         found, n, failed, _ = _detection_rate(paths, predict, progress)
-        out["groups"][g] = {"detection_rate": found / n if n else None, "images": n}
+        out["groups"][g] = {"detection_rate": found / n if n else None, "detection_rate_ci95": wilson_interval(found, n),
+                            "images": n}
         out["failed"] += failed
     return out
 
@@ -211,7 +218,7 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
     """Detection rate per folder and, when the predictions carry part cover probabilities, the
     AUROC of P(nose or mouth covered) for masked vs unmasked faces and F1 at ``threshold``
     (images without a detected face are scored with P = 0, a miss)."""
-    from .metrics import BinaryClassification, auroc
+    from .metrics import BinaryClassification, auroc, auroc_interval
 
     root = require(Path(data_dir), "facemask")
     out = {"benchmark": "facemask", "groups": {}, "failed": []}
@@ -219,7 +226,8 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
     for folder, label in (("with_mask", 1), ("without_mask", 0)):
         files = _subset(sorted(require(root / folder, f"facemask/{folder}").iterdir()), limit)
         found, n, failed, results = _detection_rate(files, predict, progress)
-        out["groups"][folder] = {"detection_rate": found / n if n else None, "images": n}
+        out["groups"][folder] = {"detection_rate": found / n if n else None, "detection_rate_ci95": wilson_interval(found, n),
+                                 "images": n}
         out["failed"] += failed
         for r in results:
             if r is not None:
@@ -232,10 +240,11 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
         c = m.compute()
         found = np.array([sc is not None for sc in scores])
         y = np.array(labels) == 1
-        out["covered"] = {**c["per_class"]["nose_or_mouth_covered"], "threshold": threshold,
+        out["covered"] = {**c["per_class"]["nose_or_mouth_covered"], "auroc_ci95": auroc_interval(p, y), "threshold": threshold,
                           "reliability": c["reliability"], "confusion": _confusion(p >= threshold, y),
                           # the classifier alone: images where a face was found
-                          "auroc_found_faces": auroc(p[found], y[found]), "found_faces": int(found.sum())}
+                          "auroc_found_faces": auroc(p[found], y[found]),
+                          "auroc_found_faces_ci95": auroc_interval(p[found], y[found]), "found_faces": int(found.sum())}
     else:
         out["covered"] = None
         out["covered_note"] = "the predictions carry no part cover probability (pretrained path): AUROC/F1 not computable"
@@ -456,7 +465,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     which a face turned away or face down comes out 'all clear' (a face reported with P(nose
     occluded) and P(mouth occluded) both < 0.5, or with no occlusion estimate at all) - the target
     is <= 0.05. No face reported for such an image is not 'all clear' (the monitor says face lost)."""
-    from .metrics import auroc
+    from .metrics import auroc, auroc_interval
 
     root = require(Path(data_dir), "syrip")
     ann = json.loads(require(root / "annotations.json", "syrip annotations").read_text())
@@ -504,11 +513,15 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     return {
         "benchmark": "syrip-dev", "images": len(rows),
         "visible_faces": vis_n, "visible_face_recall": vis_found / vis_n if vis_n else None,
+        "visible_face_recall_ci95": wilson_interval(vis_found, vis_n),
         "mouth_covered_auroc": auroc(mouth_s, mouth_y) if mouth_s else None,
+        "mouth_covered_auroc_ci95": auroc_interval(mouth_s, mouth_y) if mouth_s else None,
         "mouth_covered_positives": int(sum(mouth_y)), "mouth_covered_scored": len(mouth_s),
         "eyes_open_auroc": auroc(eye_s, eye_y) if eye_s else None,
+        "eyes_open_auroc_ci95": auroc_interval(eye_s, eye_y) if eye_s else None,
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
         "turned_away_or_face_down": away_n, "all_clear_rate_when_turned_away": away_clear / away_n if away_n else None,
+        "all_clear_rate_when_turned_away_ci95": wilson_interval(away_clear, away_n),
         "failed": failed,
     }
 

@@ -9,6 +9,8 @@ Pose (seed 003 Table 2): MAE per angle and mean, geodesic distance.
 Masks (seed 003 Eq. 12, 13): mIoU over the two classes (occluder, face), TME.
 Classification (seed 000 Table 2): per-class precision, recall, F1 and their averages, AUROC,
 expected calibration error and reliability diagram.
+Intervals for figures measured on few images: Wilson score interval for a proportion, DeLong's
+interval for an AUROC (on the logit scale, so it stays inside [0, 1]).
 Detection (seed 001): precision, recall, F1, AP at IoU 0.5 and 0.5:0.95, F1-confidence curve and the
 best confidence threshold.
 """
@@ -265,6 +267,51 @@ def auroc(scores, labels) -> float:
         ranks[order[i:j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson_interval(k: int, n: int, z: float = Z95) -> list[float] | None:
+    """Wilson score interval [lo, hi] for a proportion k/n (95% by default): unlike k/n +- z se it
+    has width at k = 0 or k = n and stays inside [0, 1]. None when n = 0."""
+    if n <= 0:
+        return None
+    if not 0 <= k <= n:
+        raise InputError("k", f"a count between 0 and n = {n}", str(k))
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return [0.0 if k == 0 else mid - half, 1.0 if k == n else mid + half]
+
+
+def auroc_delong(scores, labels) -> tuple[float, float]:
+    """AUROC and DeLong's variance of it (DeLong, DeLong & Clarke-Pearson 1988): with V10_i the
+    share of negatives scored below positive i (ties one half) and V01_j the share of positives
+    scored above negative j, AUROC = mean V10 = mean V01 and var = s2(V10)/m + s2(V01)/n."""
+    s = np.asarray(scores, np.float64).reshape(-1)
+    y = np.asarray(labels, bool).reshape(-1)
+    pos, neg = s[y], s[~y]
+    m, n = len(pos), len(neg)
+    if m == 0 or n == 0:
+        return float("nan"), float("nan")
+    cmp = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    v10, v01 = cmp.mean(axis=1), cmp.mean(axis=0)
+    var = (v10.var(ddof=1) / m if m > 1 else 0.0) + (v01.var(ddof=1) / n if n > 1 else 0.0)
+    return float(v10.mean()), float(var)
+
+
+def auroc_interval(scores, labels, z: float = Z95) -> list[float] | None:
+    """95% interval [lo, hi] of the AUROC: DeLong's variance, interval built on the logit scale
+    (logit A +- z se / (A (1 - A))) and mapped back, so it stays inside (0, 1). None when a class is
+    empty or the sample AUROC is exactly 0 or 1 - perfect separation gives DeLong's variance 0,
+    which would claim a certainty a small sample does not have."""
+    a, var = auroc_delong(scores, labels)
+    if math.isnan(a) or a <= 0.0 or a >= 1.0:
+        return None
+    lg, se = math.log(a / (1 - a)), math.sqrt(var) / (a * (1 - a))
+    return [1 / (1 + math.exp(-(lg - z * se))), 1 / (1 + math.exp(-(lg + z * se)))]
 
 
 def precision_at_recall(scores, labels, recall: float) -> float:

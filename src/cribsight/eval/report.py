@@ -62,9 +62,22 @@ def headline(result: dict) -> dict[str, Any]:
     return {k: flat.get(k) for k in keys}
 
 
+def interval(result: dict | None, key: str) -> list[float] | str | None:
+    """The 95% interval stored beside a dotted headline key (``<key>_ci95``): [lo, hi], None where
+    the benchmark could not give one (a perfect AUROC), "" where the figure has none."""
+    node: Any = result
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.get(p) if isinstance(node, dict) else None
+    name = parts[-1] + "_ci95"
+    return node[name] if isinstance(node, dict) and name in node else ""
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "null"
+    if isinstance(v, list) and len(v) == 2:
+        return f"[{v[0]:.3f}, {v[1]:.3f}]"
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"
@@ -277,14 +290,14 @@ def _matrix(result: dict) -> tuple[list[tuple[str, list[Any]]], list[str]] | Non
 def _rows(result: dict, baseline: dict | None) -> tuple[list[tuple[str, list[Any]]], list[str]]:
     a = headline(result)
     if baseline is None:
-        return [(k, [v]) for k, v in a.items()], ["figure", "value"]
+        return [(k, [v, interval(result, k)]) for k, v in a.items()], ["figure", "value", "95% interval"]
     b = headline(baseline)
     rows = []
     for k, v in a.items():
         bv = b.get(k)
         diff = v - bv if isinstance(v, (int, float)) and isinstance(bv, (int, float)) else None
-        rows.append((k, [v, bv, diff]))
-    return rows, ["figure", "model", "baseline (pretrained)", "difference"]
+        rows.append((k, [v, interval(result, k), bv, interval(baseline, k), diff]))
+    return rows, ["figure", "model", "95% interval", "baseline (pretrained)", "95% interval", "difference"]
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
