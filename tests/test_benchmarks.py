@@ -94,7 +94,8 @@ def test_facemask_covered_auroc(tmp_path):
     assert r["groups"]["without_mask"]["detection_rate"] == pytest.approx(2 / 3)
     # scores: masked (.9, .8, .3), unmasked (.1, .4, 0): pairs won 3 + 3 + 2 = 8 of 9
     assert r["covered"]["auroc"] == pytest.approx(8 / 9)
-    # DeLong: V10 = (1, 1, 2/3), V01 = (1, 2/3, 1); var = (1/27)/3 + (1/27)/3 = 2/81
+    # DeLong: V10 = (1, 1, 2/3), V01 = (1, 2/3, 1); var = (1/27)/3 + (1/27)/3 = 2/81, above Hanley-McNeil's
+    assert M.hanley_mcneil_var(8 / 9, 3, 3) < 2 / 81
     half = M.Z95 * np.sqrt(2 / 81) / (8 / 81)
     assert r["covered"]["auroc_ci95"] == [pytest.approx(1 / (1 + np.exp(-(np.log(8) - half)))),
                                           pytest.approx(1 / (1 + np.exp(-(np.log(8) + half))))]

@@ -135,22 +135,31 @@ def test_auroc_delong_hand_values_interval_and_coverage():
     # V10 = (1, 1, 3/4), V01 = (2/3, 1, 1, 1): AUROC 11/12, var = (1/48)/3 + (1/36)/4 = 1/72
     a, var = M.auroc_delong(s, y)
     assert a == pytest.approx(11 / 12) and a == pytest.approx(M.auroc(s, y)) and var == pytest.approx(1 / 72)
+    # Hanley-McNeil: Q1 = 11/13, Q2 = 2 (11/12)^2 / (23/12); its variance is the larger here
+    a2 = (11 / 12) ** 2
+    hm = (11 / 144 + 2 * (11 / 13 - a2) + 3 * (2 * a2 / (23 / 12) - a2)) / 12
+    assert M.hanley_mcneil_var(11 / 12, 3, 4) == pytest.approx(hm) and hm > 1 / 72
     lo, hi = M.auroc_interval(s, y)
-    # logit(11/12) = ln 11 +- z sqrt(1/72) / (11/144)
-    half = M.Z95 * math.sqrt(1 / 72) / (11 / 144)
+    half = M.Z95 * math.sqrt(hm) / (11 / 144)  # logit(11/12) = ln 11, d logit / dA = 1 / (A (1 - A))
     assert lo == pytest.approx(1 / (1 + math.exp(-(math.log(11) - half))))
     assert hi == pytest.approx(1 / (1 + math.exp(-(math.log(11) + half))))
     assert M.auroc_interval([0.9, 0.8, 0.1], [1, 1, 0]) is None  # perfect separation: no honest interval
     assert M.auroc_interval([0.9, 0.8], [1, 1]) is None
-    # coverage: positives N(1, 1), negatives N(0, 1), true AUROC = Phi(1 / sqrt 2)
+
+
+@pytest.mark.parametrize("m, n", [(25, 35), (3, 60), (1, 30)])
+def test_auroc_interval_coverage_down_to_few_positives(m, n):
+    # positives N(1, 1), negatives N(0, 1): true AUROC = Phi(1 / sqrt 2); DeLong's variance alone
+    # covers only ~0.89 at 3 / 60 and ~0.49 at 1 / 30
     true = 0.5 * (1 + math.erf(0.5))
-    rng = np.random.default_rng(1)
-    hits = 0
+    rng = np.random.default_rng(m)
+    hits = kept = 0
     for _ in range(400):
-        sc = np.r_[rng.normal(1, 1, 25), rng.normal(0, 1, 35)]
-        lo, hi = M.auroc_interval(sc, np.r_[np.ones(25), np.zeros(35)])
-        hits += lo <= true <= hi
-    assert 0.90 <= hits / 400 <= 0.99
+        ci = M.auroc_interval(np.r_[rng.normal(1, 1, m), rng.normal(0, 1, n)], np.r_[np.ones(m), np.zeros(n)])
+        if ci is not None:  # None only for a perfect sample AUROC
+            kept += 1
+            hits += ci[0] <= true <= ci[1]
+    assert kept >= 300 and 0.90 <= hits / kept <= 0.995
 
 
 def test_classification_prf_ignores_unknown_and_ece():
