@@ -76,6 +76,20 @@ def test_predictions_missing_an_image_count_as_failures(syrip_dir, tmp_path):
     assert r["recall"] == 0.0 and len(r["failed"]) == 1 and "b.jpg" in r["failed"][0]
 
 
+def test_prediction_files_that_cannot_be_scored_are_typed_errors(tmp_path):
+    from cribsight.errors import InputError
+
+    f = tmp_path / "p.jsonl"
+    with pytest.raises(InputError, match="readable JSON Lines"):
+        B.predictions_from_jsonl(f)  # absent
+    f.write_text(FrameResult("a/x.jpg", 0, 0, 9, 9, ()).to_json() + "\n" + '{"source": "y.jpg"}\n')
+    with pytest.raises(InputError, match="line 2: expected a frame result"):
+        B.predictions_from_jsonl(f)
+    f.write_text(FrameResult("a/x.jpg", 0, 0, 9, 9, ()).to_json() + "\n" + FrameResult("b/x.jpg", 0, 0, 9, 9, ()).to_json() + "\n")
+    with pytest.raises(InputError, match="one prediction per file name"):  # scored against the wrong image otherwise
+        B.predictions_from_jsonl(f)
+
+
 def test_facemask_covered_auroc(tmp_path):
     for folder in ("with_mask", "without_mask"):
         (tmp_path / folder).mkdir()

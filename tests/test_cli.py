@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 
 def run(*args, timeout=300):
@@ -42,12 +43,65 @@ def test_analyze_folder_with_render(tmp_path, portrait):
     assert (tmp_path / "render" / "a.jpg").exists() and (tmp_path / "render" / "b.jpg").exists()
 
 
+def test_renders_of_inputs_with_one_name_do_not_overwrite_each_other(tmp_path, portrait):
+    import cv2
+
+    for sub in ("a", "b"):
+        (tmp_path / "in" / sub).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "in" / sub / "x.jpg"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp_path / "in" / "y.png"), np.full((60, 60, 3), 90, np.uint8))
+    proc = run("analyze", str(tmp_path / "in"), "--out", str(tmp_path / "r.jsonl"), "--render", str(tmp_path / "render"))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["0000_x.jpg", "0001_x.jpg", "y.jpg"]
+
+
+def test_one_frame_that_fails_does_not_stop_the_video_or_the_batch(tmp_path, portrait):
+    """A frame the analyser cannot handle is reported with its index; the video's other frames and
+    the next inputs are still written."""
+    import cv2
+
+    from cribsight.cli import run_analyze
+    from cribsight.io.video import VideoWriter
+    from cribsight.pipeline import Analyzer
+
+    w = VideoWriter(tmp_path / "v.mp4", 5, 128, 96)
+    for i in range(4):
+        w.write(np.full((96, 128, 3), 40 * i, np.uint8))
+    w.close()
+    cv2.imwrite(str(tmp_path / "z.png"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    real = Analyzer()
+
+    class FailsOnFrame2:  # the real analyser, except that frame 2 of the video raises
+        def analyze_image(self, img, source, index=0, ts=None):
+            if source.endswith("v.mp4") and index == 2:
+                raise RuntimeError("simulated failure")
+            return real.analyze_image(img, source, index, ts)
+
+    s = run_analyze([str(tmp_path / "v.mp4"), str(tmp_path / "z.png")], tmp_path / "r.jsonl", tmp_path / "render",
+                    FailsOnFrame2())
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in rows if r["source"].endswith("v.mp4")] == [0, 1, 3]
+    assert rows[-1]["source"].endswith("z.png") and len(rows[-1]["faces"]) == 1
+    assert len(s["failed"]) == 1 and "frame 2" in s["failed"][0][0] and "RuntimeError: simulated failure" in s["failed"][0][1]
+    assert (tmp_path / "render" / "v.mp4").stat().st_size > 0 and (tmp_path / "render" / "z.jpg").exists()
+
+
 def test_bench_prints_stage_figures(tmp_path):
-    proc = run("bench", "--source", str(tmp_path / "none"), "--limit", "3", "--warmup", "1")
+    proc = run("bench", "--source", "demo", "--limit", "3", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
     for stage in ("decode", "detect", "landmarks", "pose", "network", "total"):
         assert stage in proc.stdout
-    assert "intra_op_num_threads" in proc.stdout
+    assert "intra_op_num_threads" in proc.stdout and "demo sample" in proc.stdout
+
+
+def test_bench_bad_sources_are_one_line_errors(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("not an image")
+    for args, says in (((str(tmp_path / "typo"),), "expected a folder of images or 'demo'"),
+                       ((str(tmp_path / "notes"),), "expected a folder with images"),
+                       (("demo", "--limit", "0"), "--limit")):
+        proc = run("bench", "--source", *args)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
 def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
@@ -55,6 +109,28 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "expected one of" in proc.stderr
     proc = run("eval", "syrip", "--data", str(tmp_path / "absent"))
     assert proc.returncode == 2 and "found nothing" in proc.stderr
+    (tmp_path / "empty").mkdir()  # a folder without SyRIP's annotations
+    proc = run("eval", "syrip", "--model", "pretrained", "--data", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and "syrip annotations" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert proc.returncode == 2 and "a results JSON file" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "p.jsonl").write_text("{not json\n")
+    proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--data", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and "line 1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_environment_and_option_typos_are_typed_errors(tmp_path, monkeypatch):
+    from cribsight.errors import InputError
+    from cribsight.pipeline import Analyzer
+    from cribsight.runtime import default_threads
+
+    monkeypatch.setenv("CRIBSIGHT_THREADS", "two")
+    with pytest.raises(InputError, match="CRIBSIGHT_THREADS"):
+        default_threads()
+    monkeypatch.setenv("CRIBSIGHT_THREADS", "2")
+    assert default_threads() == 2
+    with pytest.raises(InputError, match="pose_from: expected pnp or cribnet"):
+        Analyzer(pose_from="6d")
 
 
 def test_bad_analyzer_options_are_one_line_errors(tmp_path):

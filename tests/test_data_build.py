@@ -74,8 +74,10 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
 
 def test_bench_prints_throughput(tmp_path):
-    proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "none"))
+    proc = run("data", "bench", "--samples", "20", "--source", "demo")
     assert proc.returncode == 0 and "samples/s on one core" in proc.stdout
+    proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "typo"))  # never silently the demo
+    assert proc.returncode == 2 and "expected a folder of images or 'demo'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_teacher_is_the_pretrained_path_and_ignores_cribnet_versions():

@@ -23,7 +23,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 def _analyzer(rotations: str | None = None, **options):
     """An Analyzer with the options the user gave (None = the default)."""
-    from .errors import InputError
+    from .errors import CribsightError, InputError
     from .pipeline import Analyzer
 
     opts = {k: v for k, v in options.items() if v is not None}
@@ -34,7 +34,7 @@ def _analyzer(rotations: str | None = None, **options):
             except ValueError:
                 raise InputError("--rotations", "comma-separated degrees from {90, 180, 270}", repr(rotations)) from None
         return Analyzer(**opts)
-    except InputError as e:  # a bad option: one line and exit code 2, not a traceback
+    except CribsightError as e:  # a bad option or missing weights: one line and exit code 2, not a traceback
         console.print(f"[red]error[/red] {e}")
         raise typer.Exit(2)
 
@@ -67,10 +67,33 @@ def _tracker(prog: Progress, label: str):
     return track
 
 
+class _Skip(Exception):
+    """Stop the current input (already reported) and go on with the next."""
+
+
+def _reason(e: Exception) -> str:
+    """One line for a failure: our typed errors say what they are; anything else gets its type."""
+    from .errors import CribsightError
+
+    return str(e) if isinstance(e, (CribsightError, OSError)) else f"{type(e).__name__}: {e}"
+
+
+def render_names(paths: list[Path]) -> list[str]:
+    """File stems for the renders of ``paths``: the stem when it is unique among the inputs, else
+    the input's position and stem (``0003_x``), so a/x.jpg and b/x.jpg (or x.jpg and x.png) never
+    overwrite each other's render."""
+    from collections import Counter
+
+    n = Counter(p.stem for p in paths)
+    return [p.stem if n[p.stem] == 1 else f"{i:04d}_{p.stem}" for i, p in enumerate(paths)]
+
+
 def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None) -> dict:
     """Analyse inputs, writing one JSON line per frame (flushed) and optional renders.
-    Returns a summary dict; failures never stop the batch."""
-    from .errors import CribsightError
+    Returns a summary dict; failures never stop the batch: a frame that cannot be analysed is
+    reported with its index and the video goes on; an input that cannot be decoded is reported and
+    the batch goes on."""
+    from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
     from .sources import expand, iter_frames
@@ -82,37 +105,50 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
     out.parent.mkdir(parents=True, exist_ok=True)
     if render_dir:
         render_dir.mkdir(parents=True, exist_ok=True)
+    names = render_names([inp.path for inp in inputs])
     prog = progress or _progress()
     with open(out, "w") as fh, prog:
         task = prog.add_task("analyse", total=len(inputs))
-        for inp in inputs:
+        for inp, name in zip(inputs, names):
             writer = None
             try:
                 if inp.kind == "video":
                     info = video_info(inp.path)
                     vtask = prog.add_task(f"  {inp.path.name}", total=info["frames"] or None)
                 for index, ts, img in iter_frames(inp):
-                    t0 = time.perf_counter()
-                    res = analyzer.analyze_image(img, inp.given, index, ts)
-                    ms.append((time.perf_counter() - t0) * 1e3)
-                    fh.write(res.to_json() + "\n")
-                    fh.flush()
-                    n_frames += 1
-                    n_faces += len(res.faces)
-                    if render_dir:
-                        drawn = render(img, res)
-                        if inp.kind == "video":
-                            if writer is None:
-                                writer = VideoWriter(render_dir / f"{inp.path.stem}.mp4", info["fps"], img.shape[1], img.shape[0])
-                            writer.write(drawn)
-                        else:
-                            import cv2
-                            cv2.imwrite(str(render_dir / f"{inp.path.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                    try:  # one frame that cannot be analysed or drawn is reported; the rest go on
+                        t0 = time.perf_counter()
+                        res = analyzer.analyze_image(img, inp.given, index, ts)
+                        ms.append((time.perf_counter() - t0) * 1e3)
+                        fh.write(res.to_json() + "\n")
+                        fh.flush()
+                        n_frames += 1
+                        n_faces += len(res.faces)
+                        if render_dir:
+                            drawn = render(img, res)
+                            if inp.kind == "video":
+                                if writer is None:
+                                    writer = VideoWriter(render_dir / f"{name}.mp4", info["fps"], img.shape[1], img.shape[0])
+                                writer.write(drawn)
+                            else:
+                                import cv2
+
+                                dst = render_dir / f"{name}.jpg"
+                                if not cv2.imwrite(str(dst), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
+                                    raise OutputError(str(dst), "a writable JPEG path", "cv2.imwrite failed")
+                    except Exception as e:  # noqa: BLE001 - a batch never stops on one frame
+                        where = inp.given if inp.kind != "video" else f"{inp.given} frame {index}"
+                        failed.append((where, _reason(e)))
+                        console.print(f"[red]error[/red] {where}: {_reason(e)}", highlight=False)
+                        if isinstance(e, OutputError):
+                            raise _Skip from None  # the output itself is broken: no use going on with this input
                     if inp.kind == "video":
                         prog.advance(vtask)
-            except (CribsightError, OSError, ValueError, MemoryError) as e:
-                failed.append((inp.given, str(e)))
-                console.print(f"[red]error[/red] {e}", highlight=False)
+            except _Skip:
+                pass
+            except Exception as e:  # noqa: BLE001 - decoding this input failed: report it, go on with the next
+                failed.append((inp.given, _reason(e)))
+                console.print(f"[red]error[/red] {inp.given}: {_reason(e)}", highlight=False)
             finally:
                 if writer is not None:
                     writer.close()
@@ -186,12 +222,28 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return float(np.median(xs)), float(np.percentile(xs, 90))
 
 
+def _bench_source(source: Path | None, default: Path) -> Path | None:
+    """The image folder to time: ``source``, or ``default`` when it exists; None = the demo sample
+    (``--source demo``, or no shared data). A given source that is not a folder is an error - a
+    typo must not silently time the demo instead."""
+    from .errors import InputError
+
+    if source is None:
+        return default if default.is_dir() else None
+    if str(source) == "demo":
+        return None
+    if not source.is_dir():
+        raise InputError("--source", "a folder of images or 'demo'", f"{source} (not a folder)")
+    return source
+
+
 @app.command()
 def bench(
-    source: Optional[Path] = typer.Option(None, help="folder of images (default ../shared/data/syrip/images, else the demo sample)"),
-    limit: int = typer.Option(100, help="images to time"),
-    threads: Optional[int] = typer.Option(None, help="ONNX Runtime intra-op threads"),
-    warmup: int = typer.Option(5, help="untimed warm-up frames"),
+    source: Optional[Path] = typer.Option(None, help="folder of images, or 'demo' for the demo sample (default "
+                                                     "../shared/data/syrip/images, else the demo sample)"),
+    limit: int = typer.Option(100, min=1, help="images to time"),
+    threads: Optional[int] = typer.Option(None, min=1, help="ONNX Runtime intra-op threads"),
+    warmup: int = typer.Option(5, min=0, help="untimed warm-up frames"),
 ):
     """Per-stage median and p90 milliseconds (decode, detect, landmarks, pose, network, total), for
     the full pipeline and, in the same run, the pretrained-only pipeline (reference)."""
@@ -203,11 +255,17 @@ def bench(
     from .pipeline import Analyzer, AnalyzerConfig
     from .runtime import available_cores, default_threads
 
+    from .errors import InputError
+
+    src = _bench_source(source, SHARED / "syrip" / "images")
     full = Analyzer(AnalyzerConfig(threads=threads))
     ref = Analyzer(AnalyzerConfig(threads=threads, model="pretrained"))
-    src = source or SHARED / "syrip" / "images"
-    if src.is_dir():
-        files = sorted(src.iterdir())[:limit]
+    if src is not None:
+        from .io.images import IMAGE_EXTENSIONS
+
+        files = sorted(f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
+        if not files:
+            raise InputError("--source", f"a folder with images ({', '.join(sorted(IMAGE_EXTENSIONS))})", f"none in {src}")
         label = str(src)
     else:
         # the demo portrait placed in a 1280x720 frame, written as a JPEG so decode is timed too
@@ -318,11 +376,12 @@ def eval_cmd(
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
+    from .errors import CribsightError
     from .eval import benchmarks as B
     from .eval import report as R
 
     if compare is not None:
-        a, b = (json.loads(Path(p).read_text()) for p in compare)
+        a, b = (_read_results(p) for p in compare)
         t = Table(title=f"compare A={compare[0]} B={compare[1]}")
         for col in ("figure", "A", "B", "B - A"):
             t.add_column(col)
@@ -368,10 +427,18 @@ def eval_cmd(
                           f"(see ../shared/data/README.md, or pass --data)")
             missing.append(name)
             continue
-        res = _run_benchmark(name, folder, predict, limit, export)
+        try:  # a benchmark whose data is incomplete is one line; the others still run and are written
+            res = _run_benchmark(name, folder, predict, limit, export)
+            has_base = base_predict is not None and name != "synthetic"
+            base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
+        except CribsightError as e:
+            console.print(f"[red]error[/red] {name}: {e}", highlight=False)
+            missing.append(name)
+            continue
         results.append(res)
-        has_base = base_predict is not None and name != "synthetic"
-        bases.append(_run_benchmark(name, folder, base_predict, limit, None) if has_base else None)
+        bases.append(base)
+    if not results:
+        raise typer.Exit(2)
     text = json.dumps(results[0] if len(results) == 1 else results, indent=2)
     print(text)
     if json_out:
@@ -383,6 +450,15 @@ def eval_cmd(
         print(f"report: {page}")
     if missing:
         raise typer.Exit(2)
+
+
+def _read_results(path: Path):
+    from .errors import InputError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(str(path), "a results JSON file written by cribsight eval --json", f"{type(e).__name__}: {e}") from None
 
 
 def _match(a, b):
@@ -471,7 +547,8 @@ def data_yolo(
 def data_bench(
     samples: int = typer.Option(400, help="samples to generate"),
     size: int = typer.Option(160, help="crop size"),
-    source: Optional[Path] = typer.Option(None, help="folder of face images (default ../shared/data/utkface, else the demo portrait)"),
+    source: Optional[Path] = typer.Option(None, help="folder of face images, or 'demo' for the demo portrait (default "
+                                                     "../shared/data/utkface, else the demo portrait)"),
     close_eyes_prob: float = typer.Option(0.2, help="share of crops whose eyes are shut (0.2 as in configs/data/train.yaml)"),
 ):
     """Synthetic-occlusion generation throughput on one core (samples per second)."""
@@ -485,8 +562,8 @@ def data_bench(
     from .demo import ASSET
 
     cv2.setNumThreads(1)
-    src = source or SHARED / "utkface"
-    files = sorted(src.iterdir())[:40] if src.is_dir() else [ASSET]
+    src = _bench_source(source, SHARED / "utkface")
+    files = sorted(src.iterdir())[:40] if src is not None else [ASSET]
     teacher = Teacher(None)
     pool = [t for t in (teacher.apply(FaceSample(path=f)) for f in files) if t is not None]
     for p in pool:
@@ -500,7 +577,7 @@ def data_bench(
         synthesize(s, rng, cfg, bank)
         s.image_array = None  # decode counted, as in a build
     dt = time.perf_counter() - t0
-    print(f"{samples} samples at {size}x{size} from {len(pool)} faces ({src if src.is_dir() else 'demo portrait'}): "
+    print(f"{samples} samples at {size}x{size} from {len(pool)} faces ({src if src is not None else 'demo portrait'}): "
           f"{samples / dt:.1f} samples/s on one core ({dt / samples * 1e3:.2f} ms per sample, image decode included; "
           f"eyes shut in {close_eyes_prob:.0%})")
 
@@ -563,8 +640,16 @@ def export_cmd(
         print(f"installed: {dest}")
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The ``cribsight`` command: a typed error anywhere (bad file, bad argument, missing weights or
+    data) is one red line on stderr and exit code 2, never a traceback."""
+    from .errors import CribsightError
+
+    try:
+        app()
+    except CribsightError as e:
+        console.print(f"[red]error[/red] {e}", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,14 @@ class DecodeError(InputError):
     """A file could not be decoded as an image or video."""
 
 
+class OutputError(CribsightError, OSError):
+    """An output (a results file, a render) could not be written."""
+
+    def __init__(self, what: str, expected: str, found: str):
+        self.what, self.expected, self.found = what, expected, found
+        super().__init__(f"{what}: expected {expected}, found {found}")
+
+
 class WeightsError(CribsightError):
     """A weight file is missing or does not match its manifest."""
 

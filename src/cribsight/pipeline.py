@@ -194,6 +194,8 @@ class Analyzer:
             raise InputError("model", "auto, cribnet or pretrained", repr(cfg.model))
         if cfg.landmarks_from not in ("cribnet", "mesh", "fused"):
             raise InputError("landmarks_from", "cribnet, mesh or fused", repr(cfg.landmarks_from))
+        if cfg.pose_from not in ("pnp", "cribnet"):
+            raise InputError("pose_from", "pnp or cribnet", repr(cfg.pose_from))
         has_cribnet = "cribnet.onnx" in manifest()["files"]
         if cfg.model == "cribnet" and not has_cribnet:
             raise InputError("model", "cribnet weights in weights/manifest.json", "none shipped")

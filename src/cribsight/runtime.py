@@ -67,7 +67,12 @@ def default_threads() -> int:
     """
     env = os.environ.get("CRIBSIGHT_THREADS")
     if env:
-        return max(1, int(env))
+        try:
+            return max(1, int(env))
+        except ValueError:
+            from .errors import InputError
+
+            raise InputError("CRIBSIGHT_THREADS", "a whole number of threads", repr(env)) from None
     return 1
 
 

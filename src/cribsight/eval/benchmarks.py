@@ -57,14 +57,28 @@ def require(path: Path, what: str) -> Path:
 
 
 def predictions_from_jsonl(path: str | Path) -> Predict:
-    """A ``predict`` callable that looks up results by the file name of their ``source``."""
+    """A ``predict`` callable that looks up results by the file name of their ``source``. A file that
+    cannot be read, a line that is not a frame result, or two results for one file name (which
+    could be scored against the wrong image) is an ``InputError`` naming the line."""
     table: dict[str, FrameResult] = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                r = FrameResult.from_json(line)
-                table[Path(r.source).name] = r
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(str(path), "a readable JSON Lines prediction file", f"{type(e).__name__}: {e}") from None
+    for i, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            r = FrameResult.from_json(line)
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{path} line {i}", "a frame result in the output contract",
+                             f"{type(e).__name__}: {e}") from None
+        name = Path(r.source).name
+        if name in table:
+            raise InputError(f"{path} line {i}", "one prediction per file name (results are matched by name)",
+                             f"a second one for {name}")
+        table[name] = r
 
     def predict(p: Path, image=None) -> FrameResult:
         name = Path(p).name

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import DecodeError, InputError
+from ..errors import DecodeError, InputError, OutputError
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -92,7 +92,8 @@ class VideoWriter:
             except Exception:  # codec not in this FFmpeg build
                 continue
         if stream is None:
-            raise RuntimeError("no usable video encoder (tried libx264, h264, mpeg4)")
+            self.container.close()
+            raise OutputError(str(self.path), "a video encoder (libx264, h264 or mpeg4) in this FFmpeg build", "none of them")
         stream.width, stream.height = width - width % 2, height - height % 2
         stream.pix_fmt = "yuv420p"
         self.stream = stream
