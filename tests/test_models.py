@@ -23,6 +23,21 @@ def test_tiny_forward_shapes(name):
         assert out["heatmaps"].shape[1] == 68
 
 
+def test_lponet_euler_ablation_trains_and_validates(tmp_path):
+    # seed 003's ablation: FC 3 Euler angles with the direct loss instead of the 6D rotation
+    from cribsight.train.trainer import train
+
+    cfg = dict(TINY["lponet"], pose_6d=False)
+    m = build_model("lponet", cfg).eval()
+    out = m(torch.randn(2, 3, 64, 64))
+    assert m.OUTPUTS == ("heatmaps", "mask", "euler") and out["euler"].shape == (2, 3) and "rot6d" not in out
+    c = _cfg(tmp_path, _shards(tmp_path), tmp_path / "run", 3, "lponet")
+    c.model_config = cfg
+    run = train(c, log=lambda m: None)
+    val = json.loads((run / "metrics.json").read_text())["val"][-1]
+    assert np.isfinite(val["pose_mae"]) and val["pose_mae"] > 0
+
+
 def test_mnn_encoder_only_mode():
     m = build_model("mnn", TINY["mnn"]).eval()
     out = m(torch.randn(1, 3, 32, 32), pose_only=True)
@@ -148,9 +163,7 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     r = B.synthetic(shards, model=str(path), limit=12)
     assert r["samples"] == 12
     assert 0.0 <= r["visibility_auroc"] <= 1.0 and 0.0 <= r["mask_miou"] <= 1.0
-    assert r["sigma_visible_px"] > 0 and r["pose_mae_mean"] >= 0
-    # seed 002's |Cov|^(1/2) is sigma^2 per point, so its mean is at least the squared mean sigma (Jensen)
-    assert r["det_cov_sqrt_visible_px2"] >= r["sigma_visible_px"] ** 2 * (1 - 1e-9)
+    assert r["sigma_visible_px"] > 0 and 0 < r["pose_mae_mean"] <= 180
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}
 
 

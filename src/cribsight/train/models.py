@@ -208,13 +208,17 @@ class LPONet(nn.Module):
     """Seed 003: stem to 1/4 resolution, ``stacks`` hourglasses; per stack a landmark heatmap head
     and an occlusion-mask head on the FPF-fused decoder output; the IOAF module builds the next
     stack's input as (f(X_O) + f(L_hm) + X_prev) || O_hat (Eq. 1); head pose from the last
-    hourglass's encoder end: GAP -> FC 256 -> FC 6 (6D rotation, Eq. 2) or 3 (Euler)."""
+    hourglass's encoder end: GAP -> FC 256 -> FC 6 (6D rotation, Eq. 2; output ``rot6d``) or, with
+    ``pose_6d: false`` (the paper's Euler ablation), FC 3 (yaw, pitch, roll in degrees; output
+    ``euler``, trained with the direct loss of Eq. 3)."""
 
     OUTPUTS = ("heatmaps", "mask", "rot6d")
 
     def __init__(self, cfg: LPONetConfig):
         super().__init__()
         self.cfg = cfg
+        self.pose_key = "rot6d" if cfg.pose_6d else "euler"
+        self.OUTPUTS = ("heatmaps", "mask", self.pose_key)
         C = cfg.channels
         self.stem = nn.Sequential(nn.Conv2d(3, C // 2, 7, 2, 3), nn.BatchNorm2d(C // 2), nn.ReLU(inplace=True),
                                   Residual(C // 2, C), nn.MaxPool2d(2), Residual(C, C))
@@ -249,7 +253,7 @@ class LPONet(nn.Module):
                 nxt = self.f_out[s](feat) + self.f_hm[s](hm) + x
                 x = self.f_in[s](torch.cat([nxt, torch.sigmoid(occ)], 1) if self.cfg.ioaf else nxt)
         pose = self.pose(bottleneck.mean((2, 3)))
-        out = {"heatmaps": heatmaps[-1], "mask": masks[-1], "rot6d": pose}
+        out = {"heatmaps": heatmaps[-1], "mask": masks[-1], self.pose_key: pose}
         if self.training:
             out["heatmaps_stacks"] = heatmaps
             out["mask_stacks"] = masks

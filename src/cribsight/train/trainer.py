@@ -116,6 +116,8 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
     if "rot6d" in out:
         R = rot6d_to_matrix_t(out["rot6d"])
         terms["pose"] = L.geodesic_loss(R, L.euler_to_matrix_t(pose), pose_ok)
+    if "euler" in out:  # LPONet's Euler ablation: degrees, the direct loss (seed 003 Eq. 3)
+        terms["pose"] = L.pose_direct_loss(out["euler"] / 30.0, pose / 30.0, pose_ok)
     if "pose6" in out:
         terms["pose"] = L.pose_direct_loss(out["pose6"][:, :3] / 30.0, pose / 30.0, pose_ok)
         w = b.loc_known & (b.visible > 0)
@@ -221,11 +223,12 @@ def validate(model, name: str, data: ShardSet, cfg: TrainConfig) -> dict:
                 if sig is not None:
                     sig_vis += list(sig[(v > 0) & known])
                     sig_occ += list(sig[(v == 0) & known])
-        if "rot6d" in out or "pose6" in out:
+        if "rot6d" in out or "pose6" in out or "euler" in out:
             Rs = rot6d_to_matrix_t(out["rot6d"]).numpy() if "rot6d" in out else None
+            direct = out["euler"] if "euler" in out else out["pose6"][:, :3] if "pose6" in out else None
             for k in range(len(idx)):
                 if torch.isfinite(b.pose[k]).all():
-                    ypr = np.array(euler_from_matrix(Rs[k])) if Rs is not None else out["pose6"][k, :3].numpy()
+                    ypr = np.array(euler_from_matrix(Rs[k])) if Rs is not None else direct[k].numpy()
                     pose_err.append(np.abs((ypr - b.pose[k].numpy() + 180) % 360 - 180).mean())
     c = cls.compute()
     if cls.p:
@@ -408,7 +411,11 @@ def plot_curves(history: dict, out: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Path:
     """Export the run's model to ONNX (outputs in ``OUTPUTS`` order) with a manifest entry beside it."""
+    from ..errors import InputError
+
     run = Path(run)
+    if not (run / "checkpoint.pt").is_file():
+        raise InputError(str(run), "a training run folder with checkpoint.pt (from cribsight train)", "no checkpoint.pt")
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     model = build_model(state["model_name"], state["model_config"])
     model.load_state_dict(state["model"])
