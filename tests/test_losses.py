@@ -93,6 +93,44 @@ def test_scaled_heatmap_loss_hand_value():
     assert L.scaled_heatmap_loss(pred, gt, omega=2.0, W=10.0).item() == pytest.approx(exp)
 
 
+def test_scaled_heatmap_loss_weighted_hand_value_and_gradcheck():
+    # the trainer's call: landmarks without a known location weigh 0, the mean is over the rest
+    gt = torch.zeros(1, 2, 5, 5, dtype=torch.float64)
+    gt[0, 0, 2, 2] = 1.0
+    gt[0, 1, 0, 0] = 1.0
+    pred = torch.zeros_like(gt)
+    # landmark 0 alone: 44 / 25 as above; landmark 1 (masked out) would add 44 more
+    val = L.scaled_heatmap_loss(pred, gt, omega=2.0, W=10.0, weight=torch.tensor([[1, 0]]))
+    assert val.item() == pytest.approx(44 / 25)
+    assert L.scaled_heatmap_loss(pred, gt, omega=2.0, W=10.0, weight=torch.tensor([[0, 0]])).item() == 0.0
+    p = torch.randn(1, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a: L.scaled_heatmap_loss(a, gt, weight=torch.tensor([[1, 1]])), (p,))
+
+
+def test_kdn_nll_uniform_kernel_with_weight():
+    logits = torch.zeros(1, 2, 3, 4, dtype=torch.float64)
+    logits[0, 0, 1, 2] = math.log(5.0)  # landmark 0: pi = 5/16 at (2, 1)
+    tgt = torch.tensor([[[2.2, 0.9], [0.0, 0.0]]], dtype=torch.float64)  # landmark 1: pi = 1/12 at (0, 0)
+    both = L.kdn_nll(logits, tgt, kernel="uniform")
+    assert both.item() == pytest.approx((-math.log(5 / 16) - math.log(1 / 12)) / 2)
+    only0 = L.kdn_nll(logits, tgt, torch.tensor([[1, 0]]), kernel="uniform")
+    assert only0.item() == pytest.approx(-math.log(5 / 16))
+
+
+def test_remaining_losses_gradcheck():
+    x = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a: L.masked_bce(a, torch.tensor([1, -1, 0, 1, 0, -1])), (x,))
+    m = torch.randn(1, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a: L.mask_bce(a, (torch.arange(9).reshape(1, 1, 3, 3) % 2).double()), (m,))
+    p = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)  # away from |d| = 0, where |.| has a kink
+    torch.autograd.gradcheck(lambda a: L.pose_direct_loss(a, torch.full((2, 3), 5.0, dtype=torch.float64),
+                                                          torch.tensor([True, False])), (p,))
+    e = (torch.rand(2, 3, dtype=torch.float64) * 120 - 60).requires_grad_(True)
+    torch.autograd.gradcheck(L.euler_to_matrix_t, (e,))
+    xy = (torch.rand(1, 2, 2, dtype=torch.float64) * 6 + 1).requires_grad_(True)
+    torch.autograd.gradcheck(lambda a: L.gaussian_heatmaps(a, 8, 8), (xy,))
+
+
 def test_gaussian_heatmap_peak_and_outside():
     hm = L.gaussian_heatmaps(torch.tensor([[[3.0, 4.0], [-5.0, 2.0]]]), 8, 8)
     assert hm[0, 0].max().item() == pytest.approx(1.0) and hm[0, 0, 4, 3].item() == pytest.approx(1.0)

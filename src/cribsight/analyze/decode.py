@@ -27,8 +27,9 @@ def softmax2d(logits: np.ndarray) -> np.ndarray:
 def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10, window: int = 4):
     """(K, H, W) logits -> (mode (K, 2) xy in heatmap pixels, cov (K, 2, 2), sigma (K,) pixels).
 
-    The mean-shift runs on a (2 ``window`` + 1)^2 neighbourhood of the start pixel: kernel weights
-    beyond 4 sigma are below exp(-8) of the centre's. The covariance uses the whole map."""
+    The mean-shift runs on a (2 r + 1)^2 neighbourhood of the start pixel, r = max(``window``,
+    ceil(4 ``kernel_sigma``)): kernel weights beyond 4 sigma are below exp(-8) of the centre's. The
+    covariance uses the whole map."""
     import cv2
 
     K, H, W = logits.shape
@@ -38,7 +39,7 @@ def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10, w
     smooth = smooth.reshape(H * W, K) if K > 1 else smooth.reshape(H * W, 1)
     flat = smooth.argmax(0)
     y0, x0 = flat // W, flat % W
-    r = window
+    r = max(window, math.ceil(4 * kernel_sigma))
     dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
     yy = np.clip(y0[:, None] + dy.ravel()[None], 0, H - 1)  # (K, w^2); clipped cells repeat the border, so
     xx = np.clip(x0[:, None] + dx.ravel()[None], 0, W - 1)  # weight only the unclipped ones

@@ -422,10 +422,11 @@ def expected_calibration_error(p, y, n_bins: int = 10) -> float:
 # Detection
 def f1_confidence_curve(scores, is_tp, n_gt: int, steps: int = 101) -> dict:
     """Precision, recall and F1 of 'keep detections scoring >= c' for c on a grid over [0, 1]
-    (seed 001's F1-confidence curve); precision is 1 where nothing is kept. Also the best c."""
+    (seed 001's F1-confidence curve); precision is 1 where nothing is kept. Also the best c: of
+    thresholds tied at the best F1, the highest (the same boxes are kept with fewer doubts)."""
     s = np.asarray(scores, np.float64)
     t = np.asarray(is_tp, bool)
-    grid = np.linspace(0, 1, steps)
+    grid = np.arange(steps) / (steps - 1)  # i / 100 is the double nearest 0.7 etc.; linspace's 0.7000000000000001 drops a 0.7 box
     f1, prec, rec = [], [], []
     for c in grid:
         sel = s >= c
@@ -436,7 +437,7 @@ def f1_confidence_curve(scores, is_tp, n_gt: int, steps: int = 101) -> dict:
         f1.append(2 * p * r / (p + r) if p + r else 0.0)
         prec.append(p)
         rec.append(r)
-    best = int(np.argmax(f1))
+    best = len(f1) - 1 - int(np.argmax(f1[::-1]))
     return {"confidence": grid.tolist(), "f1": f1, "precision": prec, "recall": rec,
             "best_threshold": float(grid[best]), "best_f1": float(f1[best])}
 
@@ -505,7 +506,8 @@ class DetectionMetric(Metric):
         aps = [self._ap(*self._match(t)[:2], n_gt) for t in self.IOUS]
         curve = f1_confidence_curve(scores, tps, n_gt)
         grid = np.asarray(curve["confidence"])
-        best = int(np.argmax(curve["f1"]))
+        f1 = np.asarray(curve["f1"])
+        best = len(f1) - 1 - int(np.argmax(f1[::-1]))  # of thresholds tied at the best F1, the highest
         thr = grid[best] if conf_threshold is None else conf_threshold
         sel = scores >= thr
         tp = int(tps[sel].sum())
