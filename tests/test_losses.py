@@ -115,6 +115,8 @@ def test_kdn_nll_uniform_kernel_with_weight():
     assert both.item() == pytest.approx((-math.log(5 / 16) - math.log(1 / 12)) / 2)
     only0 = L.kdn_nll(logits, tgt, torch.tensor([[1, 0]]), kernel="uniform")
     assert only0.item() == pytest.approx(-math.log(5 / 16))
+    lg = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda a: L.kdn_nll(a, tgt, torch.tensor([[1, 1]]), kernel="uniform"), (lg,))
 
 
 def test_remaining_losses_gradcheck():
