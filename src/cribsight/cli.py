@@ -138,8 +138,9 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                                     raise OutputError(str(dst), "a writable JPEG path", "cv2.imwrite failed")
                     except Exception as e:  # noqa: BLE001 - a batch never stops on one frame
                         where = inp.given if inp.kind != "video" else f"{inp.given} frame {index}"
-                        failed.append((where, _reason(e)))
-                        console.print(f"[red]error[/red] {where}: {_reason(e)}", highlight=False)
+                        why = _reason(e)
+                        failed.append((where, why))
+                        console.print(f"[red]error[/red] {where}: {why}", highlight=False)
                         if isinstance(e, OutputError):
                             raise _Skip from None  # the output itself is broken: no use going on with this input
                     if inp.kind == "video":
@@ -147,8 +148,9 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
             except _Skip:
                 pass
             except Exception as e:  # noqa: BLE001 - decoding this input failed: report it, go on with the next
-                failed.append((inp.given, _reason(e)))
-                console.print(f"[red]error[/red] {inp.given}: {_reason(e)}", highlight=False)
+                why = _reason(e)
+                failed.append((inp.given, why))
+                console.print(f"[red]error[/red] {inp.given}: {why}", highlight=False)
             finally:
                 if writer is not None:
                     writer.close()
@@ -253,9 +255,8 @@ def bench(
     from .demo import ASSET
     from .io.images import read_image
     from .pipeline import Analyzer, AnalyzerConfig
-    from .runtime import available_cores, default_threads
-
     from .errors import InputError
+    from .runtime import available_cores, default_threads
 
     src = _bench_source(source, SHARED / "syrip" / "images")
     full = Analyzer(AnalyzerConfig(threads=threads))

@@ -505,10 +505,7 @@ class DetectionMetric(Metric):
         scores, tps, tier_hits = self._match(0.5)
         aps = [self._ap(*self._match(t)[:2], n_gt) for t in self.IOUS]
         curve = f1_confidence_curve(scores, tps, n_gt)
-        grid = np.asarray(curve["confidence"])
-        f1 = np.asarray(curve["f1"])
-        best = len(f1) - 1 - int(np.argmax(f1[::-1]))  # of thresholds tied at the best F1, the highest
-        thr = grid[best] if conf_threshold is None else conf_threshold
+        thr = curve["best_threshold"] if conf_threshold is None else conf_threshold
         sel = scores >= thr
         tp = int(tps[sel].sum())
         fp = int(sel.sum()) - tp
@@ -520,7 +517,7 @@ class DetectionMetric(Metric):
                 v[0] += h is not None and h >= thr
         return {
             "n_images": len(self.images), "n_gt": n_gt,
-            "conf_threshold": float(thr), "best_f1_threshold": float(grid[best]),
+            "conf_threshold": float(thr), "best_f1_threshold": curve["best_threshold"],
             "precision": tp / (tp + fp) if tp + fp else None, "recall": tp / n_gt if n_gt else None,
             "f1": 2 * tp / (2 * tp + fp + (n_gt - tp)) if n_gt + tp + fp else None,
             "ap50": aps[0], "map50_95": float(np.nanmean(aps)),
