@@ -117,6 +117,29 @@ def test_facemask_covered_auroc(tmp_path):
     assert r["covered"]["confusion"] == {"tp": 2, "fp": 0, "fn": 1, "tn": 3}
 
 
+def test_facemask_figures_on_the_never_trained_on_split(tmp_path):
+    # names the data engine's hash puts in the held-out split (in_holdout at 0.1) and names it does not
+    held = {"with_mask": [0, 13], "without_mask": [1, 3]}
+    trained = {"with_mask": [1, 2], "without_mask": [0, 2]}
+    score = {("with_mask", 0): 0.9, ("with_mask", 13): None, ("without_mask", 1): 0.2, ("without_mask", 3): 0.95}
+    lines = []
+    for folder in ("with_mask", "without_mask"):
+        (tmp_path / folder).mkdir()
+        for i in held[folder] + trained[folder]:
+            cv2.imwrite(str(tmp_path / folder / f"{folder}-{i}.jpg"), np.zeros((8, 8, 3), np.uint8))
+            v = score.get((folder, i), 0.99 if folder == "with_mask" else 0.01)  # the trained-on images: perfect
+            faces = () if v is None else (_face([0, 0, 8, 8], covered=v),)
+            lines.append(FrameResult(f"{folder}-{i}.jpg", 0, 0, 8, 8, faces).to_json())
+    f = tmp_path / "p.jsonl"
+    f.write_text("\n".join(lines) + "\n")
+    r = B.facemask(tmp_path, B.predictions_from_jsonl(f))
+    h = r["never_trained_on"]
+    assert h["images"] == 4 and h["with_mask"] == 2 and h["with_mask_detection_rate"] == 0.5
+    # masked (0.9, missed = 0) vs unmasked (0.2, 0.95): 1 pair of 4 won
+    assert h["covered"]["auroc"] == pytest.approx(0.25) and h["covered"]["found_faces"] == 3
+    assert r["covered"]["auroc"] > h["covered"]["auroc"]  # all images: the perfect trained-on ones lift it
+
+
 def test_facemask_without_cover_probabilities_says_so(tmp_path):
     for folder in ("with_mask", "without_mask"):
         (tmp_path / folder).mkdir()
@@ -193,7 +216,7 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
                       "a.jpg,visible,mouth,open\nb.jpg,visible,,closed\nc.jpg,turned_away,,unknown\n")
     parts_a = {k: PartState(occluded=0.9 if k == "mouth" else 0.1, covered=0.8 if k == "mouth" else 0.1)
                for k in ("eye_left", "eye_right", "nose", "mouth")}
-    parts_b = {k: PartState(occluded=0.1, covered=0.3) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    parts_b = {k: PartState(occluded=0.1, covered=0.6) for k in ("eye_left", "eye_right", "nose", "mouth")}
     from cribsight.types import Probability
 
     fa = Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts_a, eyes_open=Probability(0.9))
@@ -210,11 +233,14 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     assert r["visible_face_recall_ci95"] == [pytest.approx(2 / (2 + M.Z95 ** 2)), 1.0]  # Wilson 2 of 2: n / (n + z^2)
     assert r["turned_away_or_face_down"] == 1 and r["all_clear_rate_when_turned_away"] == 1.0
     assert r["all_clear_rate_when_turned_away_ci95"] == M.wilson_interval(1, 1)
+    # b's uncovered mouth reported covered at 0.6 >= 0.5: a false alarm; a's covered mouth found (0.8)
+    assert r["mouth_covered_false_alarm_rate"] == 1.0 and r["mouth_covered_recall"] == 1.0
+    assert r["mouth_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 1)
 
 
 def test_dev_labels_file_is_well_formed():
     rows = B.read_dev_labels()
-    assert len(rows) == 170 and len({r["file_name"] for r in rows}) == 170
+    assert len(rows) == 390 and len({r["file_name"] for r in rows}) == 390
     assert {r["face"] for r in rows} <= {"visible", "turned_away", "face_down"}
     assert {r["eyes"] for r in rows} <= {"open", "closed", "unknown"}
     assert all(set(r["covered"]) <= {"eyes", "nose", "mouth"} for r in rows)

@@ -17,6 +17,7 @@ from ..errors import MissingExtraError
 
 HEADLINES = {
     "syrip-dev": ["visible_faces", "visible_face_recall", "mouth_covered_auroc", "mouth_covered_positives",
+                  "mouth_covered_false_alarm_rate", "mouth_covered_recall",
                   "eyes_open_auroc", "eyes_closed_scored", "turned_away_or_face_down", "all_clear_rate_when_turned_away"],
     "synthetic": ["samples", "face_samples", "face_auroc", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
                   "covered_auroc.nose", "covered_auroc.mouth", "occluded_f1.nose", "occluded_f1.mouth", "part_ece",
@@ -27,7 +28,9 @@ HEADLINES = {
     "utkface": ["groups.age_0_3.detection_rate", "groups.age_4_plus.detection_rate", "groups.age_0_3.images",
                 "groups.age_4_plus.images"],
     "facemask": ["groups.with_mask.detection_rate", "groups.without_mask.detection_rate", "covered.auroc",
-                 "covered.f1", "covered.ece", "covered.auroc_found_faces", "covered.found_faces"],
+                 "covered.f1", "covered.ece", "covered.auroc_found_faces", "covered.found_faces",
+                 "never_trained_on.images", "never_trained_on.with_mask_detection_rate", "never_trained_on.covered.auroc",
+                 "never_trained_on.covered.f1", "never_trained_on.covered.auroc_found_faces"],
     "aflw2000": ["images", "detected", "nme_interocular_mean", "nme_interocular_median", "auc@0.08",
                  "failure_rate@0.08", "nme_box_mean", "pose_mae_yaw", "pose_mae_pitch", "pose_mae_roll", "pose_mae_mean"],
 }
@@ -254,7 +257,7 @@ def _table_md(rows: list[tuple[str, list[Any]]], header: list[str]) -> str:
 
 
 DESCRIPTIONS = {
-    "syrip-dev": "170 SyRIP images labelled by eye by the developers (src/cribsight/eval/syrip_dev_labels.csv). A face "
+    "syrip-dev": "390 SyRIP images labelled by eye by the developers (src/cribsight/eval/syrip_dev_labels.csv). A face "
                  "turned away or face down must never come out 'all clear' (target rate <= 0.05).",
     "synthetic": "The data engine's held-out set (other faces, seeds and textures; seed-003 rectangles included): "
                  "labels exact by construction.",
