@@ -129,6 +129,27 @@ def test_train_only_changes_the_named_head_and_nothing_else(tmp_path):
         train(bad, log=lambda m: None)
 
 
+def test_ignore_part_labels_reads_the_named_sources_parts_as_unknown(tmp_path):
+    from cribsight.errors import InputError
+    from cribsight.train.data import ShardSet
+
+    d = _shards(tmp_path)
+    z = dict(np.load(d / "shard-00000.npz"))
+    z["source"] = np.array(["syrip", "utkface"] * 12)
+    np.savez(d / "shard-00000.npz", **z)
+    idx = [(0, i) for i in range(24)]
+    plain = ShardSet([{"path": str(d)}]).batch(idx, 64).parts.numpy()
+    b = ShardSet([{"path": str(d)}], ignore_part_labels=["syrip"]).batch(idx, 64)
+    parts = b.parts.numpy()
+    assert (parts[0::2] == -1).all()  # SyRIP's: all unknown
+    assert (parts[1::2] == plain[1::2]).all() and (plain[1::2] != -1).any()  # the others: as stored
+    assert (b.eyes_open.numpy() == z["eyes_open"]).all()  # only part labels are dropped
+    del z["source"]
+    np.savez(d / "shard-00000.npz", **z)
+    with pytest.raises(InputError, match="source"):
+        ShardSet([{"path": str(d)}], ignore_part_labels=["syrip"]).batch(idx, 64)
+
+
 @pytest.mark.parametrize("model", sorted(REGISTRY))
 def test_onnx_export_parity(tmp_path, model):
     ort = pytest.importorskip("onnxruntime")

@@ -31,8 +31,10 @@ class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
 
-    def __init__(self, sources: list[dict], limit: int | None = None):
+    def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
+        # part labels (occluded / covered) of samples from these sources read as unknown (-1)
+        self.ignore_part_labels = set(ignore_part_labels or ())
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
@@ -70,8 +72,16 @@ class ShardSet:
         m = torch.from_numpy(take("mask") * take("face_mask")).float()[:, None]
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
+        parts = take("parts").astype(np.int64)
+        if self.ignore_part_labels:
+            if not all("source" in self.parts[w] for w, _ in idx):
+                from ..errors import InputError
+
+                raise InputError("ignore_part_labels", "shards with a per-sample 'source'", "shards without one")
+            drop = np.array([str(self.parts[w]["source"][i]) in self.ignore_part_labels for w, i in idx])
+            parts[drop] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
-                     torch.from_numpy(take("parts")).long(), torch.from_numpy(take("eyes_open")).long(),
+                     torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
                      torch.from_numpy(face))
 
 

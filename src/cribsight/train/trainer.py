@@ -53,6 +53,10 @@ class TrainConfig:
     # else is frozen, BatchNorm statistics included (the model runs in eval mode), so every other
     # output of the initial model is kept exactly
     train_only: list | None = None
+    # sources (the shards' ``source`` names) whose part labels (occluded / covered) are not used: a
+    # source built with ``clean: false`` (SyRIP) only ever has covered = 1 (a drawn occluder) or
+    # unknown, never 0, so its labels teach "this kind of picture is covered" (docs/models.md, v2.4)
+    ignore_part_labels: list | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -325,7 +329,7 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         rng.bit_generator.state = state["rng"]
         gen.set_state(state["gen"])
         log(f"resumed at step {step}")
-    data = ShardSet(cfg.train, cfg.train_limit)
+    data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
     metrics_csv = out / "metrics.csv"
