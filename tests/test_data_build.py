@@ -78,6 +78,16 @@ def test_bench_prints_throughput(tmp_path):
     assert proc.returncode == 0 and "samples/s on one core" in proc.stdout
     proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "typo"))  # never silently the demo
     assert proc.returncode == 2 and "expected a folder of images or 'demo'" in proc.stderr and "Traceback" not in proc.stderr
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("not an image")
+    proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "notes"))  # text files are not faces
+    assert proc.returncode == 2 and "expected a folder with images" in proc.stderr and "Traceback" not in proc.stderr
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "notes" / "grey.png"), np.full((64, 64, 3), 128, np.uint8))
+    proc = run("data", "bench", "--samples", "20", "--source", str(tmp_path / "notes"))  # an image without a face
+    assert proc.returncode == 2 and "finds a face" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_teacher_is_the_pretrained_path_and_ignores_cribnet_versions():

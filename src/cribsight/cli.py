@@ -239,6 +239,17 @@ def _bench_source(source: Path | None, default: Path) -> Path | None:
     return source
 
 
+def _bench_images(src: Path, limit: int) -> list[Path]:
+    """The first ``limit`` image files of a bench folder (by extension); none is an InputError."""
+    from .errors import InputError
+    from .io.images import IMAGE_EXTENSIONS
+
+    files = sorted(f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
+    if not files:
+        raise InputError("--source", f"a folder with images ({', '.join(sorted(IMAGE_EXTENSIONS))})", f"none in {src}")
+    return files
+
+
 @app.command()
 def bench(
     source: Optional[Path] = typer.Option(None, help="folder of images, or 'demo' for the demo sample (default "
@@ -255,18 +266,13 @@ def bench(
     from .demo import ASSET
     from .io.images import read_image
     from .pipeline import Analyzer, AnalyzerConfig
-    from .errors import InputError
     from .runtime import available_cores, default_threads
 
     src = _bench_source(source, SHARED / "syrip" / "images")
     full = Analyzer(AnalyzerConfig(threads=threads))
     ref = Analyzer(AnalyzerConfig(threads=threads, model="pretrained"))
     if src is not None:
-        from .io.images import IMAGE_EXTENSIONS
-
-        files = sorted(f for f in src.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
-        if not files:
-            raise InputError("--source", f"a folder with images ({', '.join(sorted(IMAGE_EXTENSIONS))})", f"none in {src}")
+        files = _bench_images(src, limit)
         label = str(src)
     else:
         # the demo portrait placed in a 1280x720 frame, written as a JPEG so decode is timed too
@@ -564,9 +570,13 @@ def data_bench(
 
     cv2.setNumThreads(1)
     src = _bench_source(source, SHARED / "utkface")
-    files = sorted(src.iterdir())[:40] if src is not None else [ASSET]
+    files = _bench_images(src, 40) if src is not None else [ASSET]
     teacher = Teacher(None)
     pool = [t for t in (teacher.apply(FaceSample(path=f)) for f in files) if t is not None]
+    if not pool:
+        from .errors import InputError
+
+        raise InputError("--source", "images in which the pretrained pipeline finds a face", f"none of {len(files)} in {src}")
     for p in pool:
         p.image_array = None
     cfg = SynthConfig(size=size, close_eyes_prob=close_eyes_prob)
