@@ -264,3 +264,14 @@ def test_plots_draw_the_baseline_beside_the_model():
         (_, fig), *_ = R.plots(res, None)
         labels = [t.get_text() for a in fig.axes if a.get_legend() for t in a.get_legend().get_texts()]
         assert not any("baseline" in t for t in labels), res["benchmark"]
+
+
+def test_one_sided_sources_are_those_never_labelled_uncovered():
+    parts = np.full((5, 4, 2), -1, np.int8)
+    parts[0, 3, 1] = 1  # syrip: covered or unknown only
+    parts[2, 0, 1] = 0  # utk: an uncovered eye makes it two-sided
+    parts[3, 1, 1] = 1
+    shards = {"source": np.array(["syrip", "syrip", "utk", "utk", "nonface"]), "parts": parts,
+              "face": np.array([1, 1, 1, 1, 0], np.int8)}
+    assert B.one_sided_sources(shards) == {"syrip"}  # non-face crops are not a face source
+    assert B.one_sided_sources({"parts": parts}) == set()  # shards without sources: nothing to drop

@@ -186,6 +186,8 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     assert 0.0 <= r["visibility_auroc"] <= 1.0 and 0.0 <= r["mask_miou"] <= 1.0
     assert r["sigma_visible_px"] > 0 and 0 < r["pose_mae_mean"] <= 180
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}
+    # the test shards' one source has uncovered labels too: nothing is left out of the two-sided F1
+    assert r["one_sided_sources"] == [] and r["covered_f1_two_sided"] == r["covered_f1"]
 
 
 def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):

@@ -20,6 +20,8 @@ HEADLINES = {
                   "mouth_covered_false_alarm_rate", "mouth_covered_recall",
                   "eyes_open_auroc", "eyes_closed_scored", "turned_away_or_face_down", "all_clear_rate_when_turned_away"],
     "synthetic": ["samples", "face_samples", "face_auroc", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
+                  "covered_f1_two_sided.eye_left", "covered_f1_two_sided.eye_right", "covered_f1_two_sided.nose",
+                  "covered_f1_two_sided.mouth",
                   "covered_auroc.nose", "covered_auroc.mouth", "occluded_f1.nose", "occluded_f1.mouth", "part_ece",
                   "visibility_auroc", "visibility_ece", "visibility_fusion", "sigma_visible_px", "sigma_occluded_px", "sigma_ratio_occluded_to_visible",
                   "det_cov_sqrt_ratio_occluded_to_visible",
