@@ -187,8 +187,12 @@ def test_report_and_compare(tmp_path):
     assert (tmp_path / "rep" / "aflw2000_ced.png").stat().st_size > 1000
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| nme_interocular_mean | 0.0500 |  | 0.0700 |  | -0.0200 |" in md  # no interval for NME
-    rows = {k: (a, b, d) for k, a, b, d in R.compare(res, worse)}
+    rows = {k: (a, b, d) for k, a, _, b, _, d in R.compare(res, worse)}
     assert rows["aflw2000: pose_mae_mean"] == (3.0, 5.0, 2.0)
+    dev = {"benchmark": "syrip-dev", "visible_face_recall": 0.9, "visible_face_recall_ci95": [0.77, 0.96]}
+    dev_b = {"benchmark": "syrip-dev", "visible_face_recall": 0.8, "visible_face_recall_ci95": [0.65, 0.9]}
+    rows = {k: r for k, *r in R.compare(dev, dev_b)}
+    assert rows["syrip-dev: visible_face_recall"] == [0.9, [0.77, 0.96], 0.8, [0.65, 0.9], pytest.approx(-0.1)]
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(res))
     b.write_text(json.dumps(worse))

@@ -390,10 +390,10 @@ def eval_cmd(
     if compare is not None:
         a, b = (_read_results(p) for p in compare)
         t = Table(title=f"compare A={compare[0]} B={compare[1]}")
-        for col in ("figure", "A", "B", "B - A"):
+        for col in ("figure", "A", "A 95%", "B", "B 95%", "B - A"):
             t.add_column(col)
-        for k, va, vb, d in R.compare(a, b):
-            t.add_row(k, R._fmt(va), R._fmt(vb), "" if d is None else f"{d:+.4f}")
+        for k, va, ia, vb, ib, d in R.compare(a, b):
+            t.add_row(k, R._fmt(va), R._fmt(ia), R._fmt(vb), R._fmt(ib), "" if d is None else f"{d:+.4f}")
         Console().print(t)
         if report:
             R.write_report(a if isinstance(a, list) else [a], report, f"compare {compare[0]} vs {compare[1]}",

@@ -350,8 +350,9 @@ def write_report(results: list[dict], out_dir: Path, title: str = "cribsight eva
     return out_dir / "report.html"
 
 
-def compare(a: list[dict] | dict, b: list[dict] | dict) -> list[tuple[str, Any, Any, Any]]:
-    """Side-by-side numeric figures of two runs (as written by ``--json`` or ``results.json``)."""
+def compare(a: list[dict] | dict, b: list[dict] | dict) -> list[tuple[str, Any, Any, Any, Any, Any]]:
+    """Side-by-side figures of two runs (as written by ``--json`` or ``results.json``): rows of
+    (benchmark: figure, A, A's 95% interval, B, B's interval, B - A)."""
     a_list = a if isinstance(a, list) else [a]
     b_list = b if isinstance(b, list) else [b]
     by_name = {r.get("benchmark"): r for r in b_list}
@@ -362,5 +363,5 @@ def compare(a: list[dict] | dict, b: list[dict] | dict) -> list[tuple[str, Any, 
         for k in ha:
             va, vb = ha[k], hb.get(k)
             d = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-            rows.append((f"{ra.get('benchmark')}: {k}", va, vb, d))
+            rows.append((f"{ra.get('benchmark')}: {k}", va, interval(ra, k), vb, interval(rb, k), d))
     return rows
