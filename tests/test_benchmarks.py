@@ -1,5 +1,6 @@
 """Benchmark scoring on tiny fixtures written in the real formats, with hand-computed figures."""
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -130,14 +131,42 @@ def test_facemask_figures_on_the_never_trained_on_split(tmp_path):
             v = score.get((folder, i), 0.99 if folder == "with_mask" else 0.01)  # the trained-on images: perfect
             faces = () if v is None else (_face([0, 0, 8, 8], covered=v),)
             lines.append(FrameResult(f"{folder}-{i}.jpg", 0, 0, 8, 8, faces).to_json())
+    cv2.imwrite(str(tmp_path / "with_mask" / "with_mask-30.jpg"), np.zeros((8, 8, 3), np.uint8))  # held out, no prediction
     f = tmp_path / "p.jsonl"
     f.write_text("\n".join(lines) + "\n")
     r = B.facemask(tmp_path, B.predictions_from_jsonl(f))
     h = r["never_trained_on"]
-    assert h["images"] == 4 and h["with_mask"] == 2 and h["with_mask_detection_rate"] == 0.5
+    assert len(r["failed"]) == 1 and "with_mask-30" in r["failed"][0]
+    # the failed held-out photo is a miss, as in the per-folder rate: 1 found of 3
+    assert h["images"] == 5 and h["with_mask"] == 3 and h["with_mask_detection_rate"] == pytest.approx(1 / 3)
+    assert r["groups"]["with_mask"]["detection_rate"] == pytest.approx(3 / 5)
     # masked (0.9, missed = 0) vs unmasked (0.2, 0.95): 1 pair of 4 won
     assert h["covered"]["auroc"] == pytest.approx(0.25) and h["covered"]["found_faces"] == 3
     assert r["covered"]["auroc"] > h["covered"]["auroc"]  # all images: the perfect trained-on ones lift it
+
+
+def test_facemask_with_one_class_scored_says_so(tmp_path):
+    for folder in ("with_mask", "without_mask"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / f"{folder}-0.jpg"), np.zeros((8, 8, 3), np.uint8))
+    f = tmp_path / "p.jsonl"
+    f.write_text(FrameResult("with_mask-0.jpg", 0, 0, 8, 8, (_face([0, 0, 8, 8], covered=0.9),)).to_json() + "\n")
+    r = B.facemask(tmp_path, B.predictions_from_jsonl(f))  # the unmasked photo's prediction is missing
+    assert r["covered"] is None and "only one class" in r["covered_note"]
+
+
+def test_rates_at_the_threshold():
+    r = B._rates_at([0.5, 0.49, 0.7, 0.2], [False, False, True, True], 0.5, "x")
+    assert r["x_false_alarm_rate"] == 0.5 and r["x_recall"] == 0.5  # 0.5 itself counts as reported covered
+    r = B._rates_at([0.9], [True], 0.5, "x")
+    assert r["x_false_alarm_rate"] is None and r["x_false_alarm_rate_ci95"] is None and r["x_recall"] == 1.0
+
+
+def test_facemask_split_fraction_is_the_training_builds():
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "data" / "train.yaml").read_text())
+    assert cfg["holdout_fraction"] == B.TRAIN_HOLDOUT_FRACTION
 
 
 def test_facemask_without_cover_probabilities_says_so(tmp_path):

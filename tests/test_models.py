@@ -144,6 +144,8 @@ def test_ignore_part_labels_reads_the_named_sources_parts_as_unknown(tmp_path):
     assert (parts[0::2] == -1).all()  # SyRIP's: all unknown
     assert (parts[1::2] == plain[1::2]).all() and (plain[1::2] != -1).any()  # the others: as stored
     assert (b.eyes_open.numpy() == z["eyes_open"]).all()  # only part labels are dropped
+    with pytest.raises(InputError, match="SyRIP"):  # a misspelt source must not silently keep the labels
+        ShardSet([{"path": str(d)}], ignore_part_labels=["SyRIP"])
     del z["source"]
     np.savez(d / "shard-00000.npz", **z)
     with pytest.raises(InputError, match="source"):
@@ -188,6 +190,18 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}
     # the test shards' one source has uncovered labels too: nothing is left out of the two-sided F1
     assert r["one_sided_sources"] == [] and r["covered_f1_two_sided"] == r["covered_f1"]
+    # half the crops from a covered-or-unknown source: the two-sided F1 is the F1 of the other half alone
+    z = dict(np.load(shards / "shard-00000.npz"))
+    z["source"] = np.array(["syrip", "t"] * 12)
+    z["face"] = np.ones(24, np.int8)
+    z["parts"][0::2, :, 1] = np.where(z["parts"][0::2, :, 1] == 0, 1, z["parts"][0::2, :, 1])
+    mixed, rest = tmp_path / "mixed", tmp_path / "rest"
+    for folder, rows in ((mixed, slice(None)), (rest, slice(1, None, 2))):
+        folder.mkdir()
+        np.savez(folder / "shard-00000.npz", **{k: v[rows] for k, v in z.items()})
+        (folder / "manifest.json").write_text(json.dumps({"shards": ["shard-00000.npz"]}))
+    rm, rr = B.synthetic(mixed, model=str(path)), B.synthetic(rest, model=str(path))
+    assert rm["one_sided_sources"] == ["syrip"] and rm["covered_f1_two_sided"] == rr["covered_f1"]
 
 
 def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):

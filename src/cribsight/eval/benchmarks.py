@@ -244,6 +244,7 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
     root = require(Path(data_dir), "facemask")
     out = {"benchmark": "facemask", "groups": {}, "failed": []}
     scores, labels, held = [], [], []
+    held_total = held_masked = held_masked_found = 0  # every held-out photo: a failed one is a miss, as per folder
     for folder, label in (("with_mask", 1), ("without_mask", 0)):
         files = _subset(sorted(require(root / folder, f"facemask/{folder}").iterdir()), limit)
         found, n, failed, results = _detection_rate(files, predict, progress)
@@ -251,22 +252,27 @@ def facemask(data_dir: Path, predict: Predict, progress=iter, limit: int | None 
                                  "images": n}
         out["failed"] += failed
         for f, r in zip(files, results):
+            h = in_holdout(f, TRAIN_HOLDOUT_FRACTION)
+            held_total += h
+            if label == 1 and h:
+                held_masked += 1
+                held_masked_found += bool(r is not None and r.faces)
             if r is not None:
                 scores.append(covered_score(r))
                 labels.append(label)
-                held.append(in_holdout(f, TRAIN_HOLDOUT_FRACTION))
-    y, held = np.array(labels) == 1, np.array(held, bool)
+                held.append(h)
+    y, held = np.array(labels, int) == 1, np.array(held, bool)
     out["covered"] = _covered_figures(scores, y, threshold)
     sub = [sc for sc, h in zip(scores, held) if h]
-    yh = y[held]
-    masked_found = int(sum(sc is not None for sc, t in zip(sub, yh) if t))
     out["never_trained_on"] = {
-        "images": int(held.sum()), "with_mask": int(yh.sum()),
-        "with_mask_detection_rate": masked_found / int(yh.sum()) if yh.any() else None,
-        "with_mask_detection_rate_ci95": wilson_interval(masked_found, int(yh.sum())),
-        "covered": _covered_figures(sub, yh, threshold)}
-    if out["covered"] is None:
+        "images": held_total, "with_mask": held_masked,
+        "with_mask_detection_rate": held_masked_found / held_masked if held_masked else None,
+        "with_mask_detection_rate_ci95": wilson_interval(held_masked_found, held_masked),
+        "covered": _covered_figures(sub, y[held], threshold)}
+    if not any(sc is not None for sc in scores):
         out["covered_note"] = "the predictions carry no part cover probability (pretrained path): AUROC/F1 not computable"
+    elif out["covered"] is None:
+        out["covered_note"] = "only one class (masked or unmasked) was scored: AUROC/F1 not computable"
     return out
 
 

@@ -39,6 +39,14 @@ class ShardSet:
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
             self.ratios.append(float(s.get("ratio", 1.0)))
+        if self.ignore_part_labels:
+            known = {str(n) for part in self.parts if "source" in part for n in np.unique(part["source"])}
+            unknown = self.ignore_part_labels - known
+            if unknown:  # a misspelt name would silently keep the labels it was meant to drop
+                from ..errors import InputError
+
+                raise InputError("ignore_part_labels", f"source names in the shards ({', '.join(sorted(known))})",
+                                 ", ".join(sorted(unknown)))
         r = np.array(self.ratios)
         self.ratios = list(r / r.sum())
         self.size = self.parts[0]["image"].shape[1]
