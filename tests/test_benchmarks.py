@@ -252,8 +252,12 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     parts_b = {k: PartState(occluded=0.1, covered=0.6) for k in ("eye_left", "eye_right", "nose", "mouth")}
     from cribsight.types import Probability
 
-    fa = Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts_a, eyes_open=Probability(0.9))
-    fb = Face(box=(135, 135, 165, 165), score=0.9, detector="t", parts=parts_b, eyes_open=Probability(0.2))
+    def lms(mouth_visible):  # 68 points, the mouth's (48-67) visible with this probability, the rest 0.9
+        return Landmarks("ibug68", tuple((0.0, 0.0) for _ in range(68)),
+                         visible=tuple(mouth_visible if 48 <= i < 68 else 0.9 for i in range(68)))
+
+    fa = Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts_a, eyes_open=Probability(0.9), landmarks=lms(0.2))
+    fb = Face(box=(135, 135, 165, 165), score=0.9, detector="t", parts=parts_b, eyes_open=Probability(0.2), landmarks=lms(0.7))
     fc = Face(box=(0, 0, 10, 10), score=0.5, detector="t", parts=parts_b)  # turned away, reported all clear
     lines = [FrameResult("a.jpg", 0, 0, 200, 200, (fa,)), FrameResult("b.jpg", 0, 0, 200, 200, (fb,)),
              FrameResult("c.jpg", 0, 0, 200, 200, (fc,))]
@@ -269,6 +273,9 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     # b's uncovered mouth reported covered at 0.6 >= 0.5: a false alarm; a's covered mouth found (0.8)
     assert r["mouth_covered_false_alarm_rate"] == 1.0 and r["mouth_covered_recall"] == 1.0
     assert r["mouth_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 1)
+    # by the landmarks: a's mouth 0.8 hidden (found), b's 0.3 (no false alarm)
+    assert r["mouth_landmarks_hidden_auroc"] == 1.0
+    assert r["mouth_landmarks_hidden_false_alarm_rate"] == 0.0 and r["mouth_landmarks_hidden_recall"] == 1.0
 
 
 def test_dev_labels_file_is_well_formed():

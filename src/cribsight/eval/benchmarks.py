@@ -522,7 +522,9 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     is <= 0.05. No face reported for such an image is not 'all clear' (the monitor says face lost).
     At the contract's 0.5: the share of found visible faces whose mouth is uncovered by our labels but
     reported covered (``mouth_covered_false_alarm_rate``, what would set off a covered-mouth alert) and
-    the share of covered mouths reported covered (``mouth_covered_recall``)."""
+    the share of covered mouths reported covered (``mouth_covered_recall``); the same two rates and
+    the AUROC for the mouth's landmarks read as hidden (mean P(visible) of points 48-67 below 0.5,
+    ``mouth_landmarks_hidden_*``), the other signal a monitor could alarm on."""
     from .metrics import auroc, auroc_interval
 
     root = require(Path(data_dir), "syrip")
@@ -532,7 +534,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     rows = read_dev_labels(labels)
     vis_found = vis_n = 0
     away_n = away_clear = 0
-    mouth_s, mouth_y, eye_s, eye_y = [], [], [], []
+    mouth_s, mouth_y, eye_s, eye_y, hid_s, hid_y = [], [], [], [], [], []
     failed = []
     for r in progress(rows):
         try:
@@ -557,6 +559,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 if face.parts and face.parts["mouth"].covered is not None:
                     mouth_s.append(face.parts["mouth"].covered)
                     mouth_y.append("mouth" in r["covered"])
+                if face.landmarks is not None and face.landmarks.visible is not None:
+                    # the mouth unseen by the landmarks: 1 - mean P(visible) of points 48-67
+                    hid_s.append(1.0 - float(np.mean(face.landmarks.visible[48:68])))
+                    hid_y.append("mouth" in r["covered"])
                 if r["eyes"] in ("open", "closed") and face.eyes_open is not None:
                     eye_s.append(face.eyes_open.p)
                     eye_y.append(r["eyes"] == "open")
@@ -576,6 +582,8 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "mouth_covered_auroc_ci95": auroc_interval(mouth_s, mouth_y) if mouth_s else None,
         "mouth_covered_positives": int(sum(mouth_y)), "mouth_covered_scored": len(mouth_s),
         **_rates_at(mouth_s, mouth_y, 0.5, "mouth_covered"),
+        "mouth_landmarks_hidden_auroc": auroc(hid_s, hid_y) if hid_s and 0 < sum(hid_y) < len(hid_y) else None,
+        **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
         "eyes_open_auroc": auroc(eye_s, eye_y) if eye_s else None,
         "eyes_open_auroc_ci95": auroc_interval(eye_s, eye_y) if eye_s else None,
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
