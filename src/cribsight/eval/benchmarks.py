@@ -506,9 +506,8 @@ def read_dev_labels(path: Path = DEV_LABELS) -> list[dict]:
 def _rates_at(scores: list, truth: list, threshold: float, name: str) -> dict:
     """False-alarm rate (negatives at or above ``threshold``) and recall (positives at or above it),
     each with its Wilson interval; None where there are no negatives / positives."""
-    s, y = np.asarray(scores, np.float64), np.asarray(truth, bool)
-    fa, tp = int((s[~y] >= threshold).sum()), int((s[y] >= threshold).sum())
-    n_neg, n_pos = int((~y).sum()), int(y.sum())
+    c = _confusion(np.asarray(scores, np.float64) >= threshold, np.asarray(truth, bool))
+    fa, tp, n_neg, n_pos = c["fp"], c["tp"], c["fp"] + c["tn"], c["tp"] + c["fn"]
     return {f"{name}_false_alarm_rate": fa / n_neg if n_neg else None,
             f"{name}_false_alarm_rate_ci95": wilson_interval(fa, n_neg),
             f"{name}_recall": tp / n_pos if n_pos else None, f"{name}_recall_ci95": wilson_interval(tp, n_pos)}

@@ -40,11 +40,13 @@ class ShardSet:
             self.parts.append(load_shards(Path(s["path"]), limit))
             self.ratios.append(float(s.get("ratio", 1.0)))
         if self.ignore_part_labels:
-            known = {str(n) for part in self.parts if "source" in part for n in np.unique(part["source"])}
+            from ..errors import InputError
+
+            if not all("source" in part for part in self.parts):
+                raise InputError("ignore_part_labels", "shards with a per-sample 'source'", "shards without one")
+            known = {str(n) for part in self.parts for n in np.unique(part["source"])}
             unknown = self.ignore_part_labels - known
             if unknown:  # a misspelt name would silently keep the labels it was meant to drop
-                from ..errors import InputError
-
                 raise InputError("ignore_part_labels", f"source names in the shards ({', '.join(sorted(known))})",
                                  ", ".join(sorted(unknown)))
         r = np.array(self.ratios)
@@ -81,11 +83,7 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
-        if self.ignore_part_labels:
-            if not all("source" in self.parts[w] for w, _ in idx):
-                from ..errors import InputError
-
-                raise InputError("ignore_part_labels", "shards with a per-sample 'source'", "shards without one")
+        if self.ignore_part_labels:  # every shard has a 'source' (checked in __init__)
             drop = np.array([str(self.parts[w]["source"][i]) in self.ignore_part_labels for w, i in idx])
             parts[drop] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
