@@ -278,6 +278,23 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     assert r["mouth_landmarks_hidden_false_alarm_rate"] == 0.0 and r["mouth_landmarks_hidden_recall"] == 1.0
 
 
+def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):
+    labels = tmp_path / "labels.csv"  # no covered mouth, no closed eye among the scored faces
+    labels.write_text("file_name,face,covered,eyes\na.jpg,visible,,open\nb.jpg,visible,,open\n")
+    parts = {k: PartState(occluded=0.1, covered=0.7) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    from cribsight.types import Probability
+
+    faces = [Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts, eyes_open=Probability(0.9)),
+             Face(box=(135, 135, 165, 165), score=0.9, detector="t", parts=parts, eyes_open=Probability(0.8))]
+    f = tmp_path / "p.jsonl"
+    f.write_text("".join(FrameResult(n, 0, 0, 200, 200, (fc,)).to_json() + "\n" for n, fc in zip(("a.jpg", "b.jpg"), faces)))
+    r = B.syrip_dev(syrip_dir, B.predictions_from_jsonl(f), labels=labels)
+    assert r["mouth_covered_scored"] == 2 and r["mouth_covered_positives"] == 0
+    assert r["mouth_covered_auroc"] is None and r["eyes_open_auroc"] is None  # undefined, not NaN
+    assert r["mouth_covered_false_alarm_rate"] == 1.0 and r["mouth_covered_recall"] is None
+    json.dumps(r, allow_nan=False)
+
+
 def test_dev_labels_file_is_well_formed():
     rows = B.read_dev_labels()
     assert len(rows) == 390 and len({r["file_name"] for r in rows}) == 390

@@ -524,7 +524,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     the share of covered mouths reported covered (``mouth_covered_recall``); the same two rates and
     the AUROC for the mouth's landmarks read as hidden (mean P(visible) of points 48-67 below 0.5,
     ``mouth_landmarks_hidden_*``), the other signal a monitor could alarm on."""
-    from .metrics import auroc, auroc_interval
+    from .metrics import auroc_interval
 
     root = require(Path(data_dir), "syrip")
     ann = json.loads(require(root / "annotations.json", "syrip annotations").read_text())
@@ -577,19 +577,27 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "benchmark": "syrip-dev", "images": len(rows),
         "visible_faces": vis_n, "visible_face_recall": vis_found / vis_n if vis_n else None,
         "visible_face_recall_ci95": wilson_interval(vis_found, vis_n),
-        "mouth_covered_auroc": auroc(mouth_s, mouth_y) if mouth_s else None,
+        "mouth_covered_auroc": _auroc_or_none(mouth_s, mouth_y),
         "mouth_covered_auroc_ci95": auroc_interval(mouth_s, mouth_y) if mouth_s else None,
         "mouth_covered_positives": int(sum(mouth_y)), "mouth_covered_scored": len(mouth_s),
         **_rates_at(mouth_s, mouth_y, 0.5, "mouth_covered"),
-        "mouth_landmarks_hidden_auroc": auroc(hid_s, hid_y) if hid_s and 0 < sum(hid_y) < len(hid_y) else None,
+        "mouth_landmarks_hidden_auroc": _auroc_or_none(hid_s, hid_y),
         **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
-        "eyes_open_auroc": auroc(eye_s, eye_y) if eye_s else None,
+        "eyes_open_auroc": _auroc_or_none(eye_s, eye_y),
         "eyes_open_auroc_ci95": auroc_interval(eye_s, eye_y) if eye_s else None,
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
         "turned_away_or_face_down": away_n, "all_clear_rate_when_turned_away": away_clear / away_n if away_n else None,
         "all_clear_rate_when_turned_away_ci95": wilson_interval(away_clear, away_n),
         "failed": failed,
     }
+
+
+def _auroc_or_none(scores, labels) -> float | None:
+    """AUROC, or None (JSON null) when the scored set lacks a class - an AUROC is not defined then,
+    and NaN is not valid JSON."""
+    from .metrics import auroc
+
+    return auroc(scores, labels) if 0 < sum(labels) < len(labels) else None
 
 
 def network_on_crop(net, image: np.ndarray):
