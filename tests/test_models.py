@@ -152,6 +152,31 @@ def test_ignore_part_labels_reads_the_named_sources_parts_as_unknown(tmp_path):
         ShardSet([{"path": str(d)}], ignore_part_labels=["syrip"]).batch(idx, 64)
 
 
+def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_uncovered(tmp_path):
+    from cribsight.errors import InputError
+    from cribsight.train.data import ShardSet
+
+    d = _shards(tmp_path)
+    z = dict(np.load(d / "shard-00000.npz"))
+    z["source"] = np.array(["syrip", "utkface"] * 12)
+    parts = np.full((24, 4, 2), -1, np.int8)
+    parts[:, 0] = [1, 1]  # eye_left occluded and covered
+    parts[:, 1] = [1, -1]  # eye_right occluded, cover unknown
+    parts[:, 2] = [0, 0]  # nose known uncovered
+    z["parts"] = parts  # mouth: both unknown
+    np.savez(d / "shard-00000.npz", **z)
+    idx = [(0, i) for i in range(24)]
+    got = ShardSet([{"path": str(d)}], covered_unknown_as_negative=["syrip"]).batch(idx, 64).parts.numpy()
+    syrip, other = got[0::2], got[1::2]
+    assert (syrip[:, :, 1] == [1, 0, 0, 0]).all()  # unknown covers -> 0, known ones kept
+    assert (syrip[:, :, 0] == [1, 1, 0, -1]).all()  # occluded untouched
+    assert (other == parts[1::2]).all()  # other sources as stored
+    both = ShardSet([{"path": str(d)}], covered_unknown_as_negative=["syrip"], ignore_part_labels=["syrip"])
+    assert (both.batch(idx, 64).parts.numpy()[0::2] == -1).all()  # ignoring wins
+    with pytest.raises(InputError, match="covered_unknown_as_negative"):
+        ShardSet([{"path": str(d)}], covered_unknown_as_negative=["SyRIP"])
+
+
 @pytest.mark.parametrize("model", sorted(REGISTRY))
 def test_onnx_export_parity(tmp_path, model):
     ort = pytest.importorskip("onnxruntime")

@@ -31,27 +31,40 @@ class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
 
-    def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None):
+    def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None,
+                 covered_unknown_as_negative: list | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = set(ignore_part_labels or ())
+        # covered labels of samples from these sources read unknown (-1) as uncovered (0): positive-
+        # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched)
+        self.covered_unknown_as_negative = set(covered_unknown_as_negative or ())
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
             self.ratios.append(float(s.get("ratio", 1.0)))
-        if self.ignore_part_labels:
-            from ..errors import InputError
-
-            if not all("source" in part for part in self.parts):
-                raise InputError("ignore_part_labels", "shards with a per-sample 'source'", "shards without one")
-            known = {str(n) for part in self.parts for n in np.unique(part["source"])}
-            unknown = self.ignore_part_labels - known
-            if unknown:  # a misspelt name would silently keep the labels it was meant to drop
-                raise InputError("ignore_part_labels", f"source names in the shards ({', '.join(sorted(known))})",
-                                 ", ".join(sorted(unknown)))
+        for option, names in (("ignore_part_labels", self.ignore_part_labels),
+                              ("covered_unknown_as_negative", self.covered_unknown_as_negative)):
+            if names:
+                self._check_source_names(option, names)
         r = np.array(self.ratios)
         self.ratios = list(r / r.sum())
         self.size = self.parts[0]["image"].shape[1]
+
+    def _check_source_names(self, option: str, names: set) -> None:
+        from ..errors import InputError
+
+        if not all("source" in part for part in self.parts):
+            raise InputError(option, "shards with a per-sample 'source'", "shards without one")
+        known = {str(n) for part in self.parts for n in np.unique(part["source"])}
+        unknown = names - known
+        if unknown:  # a misspelt name would silently keep the labels it was meant to change
+            raise InputError(option, f"source names in the shards ({', '.join(sorted(known))})", ", ".join(sorted(unknown)))
+
+    def _from(self, idx: list[tuple[int, int]], names: set) -> np.ndarray:
+        """Which of the samples ``idx`` come from a source in ``names`` (every shard has a 'source':
+        checked in __init__)."""
+        return np.array([str(self.parts[w]["source"][i]) in names for w, i in idx])
 
     def __len__(self) -> int:
         return sum(len(p["image"]) for p in self.parts)
@@ -83,9 +96,11 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
-        if self.ignore_part_labels:  # every shard has a 'source' (checked in __init__)
-            drop = np.array([str(self.parts[w]["source"][i]) in self.ignore_part_labels for w, i in idx])
-            parts[drop] = -1
+        if self.covered_unknown_as_negative:
+            cov = parts[:, :, 1]  # a view: (N, 4) covered labels
+            cov[self._from(idx, self.covered_unknown_as_negative)[:, None] & (cov == -1)] = 0
+        if self.ignore_part_labels:
+            parts[self._from(idx, self.ignore_part_labels)] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
                      torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
                      torch.from_numpy(face))

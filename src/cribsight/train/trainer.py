@@ -57,6 +57,7 @@ class TrainConfig:
     # source built with ``clean: false`` (SyRIP) only ever has covered = 1 (a drawn occluder) or
     # unknown, never 0, so its labels teach "this kind of picture is covered" (docs/models.md, v2.4)
     ignore_part_labels: list | None = None
+    covered_unknown_as_negative: list | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -329,7 +330,8 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         rng.bit_generator.state = state["rng"]
         gen.set_state(state["gen"])
         log(f"resumed at step {step}")
-    data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels)
+    data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels,
+                    covered_unknown_as_negative=cfg.covered_unknown_as_negative)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
     metrics_csv = out / "metrics.csv"
