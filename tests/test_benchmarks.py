@@ -276,12 +276,15 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     # by the landmarks: a's mouth 0.8 hidden (found), b's 0.3 (no false alarm)
     assert r["mouth_landmarks_hidden_auroc"] == 1.0
     assert r["mouth_landmarks_hidden_false_alarm_rate"] == 0.0 and r["mouth_landmarks_hidden_recall"] == 1.0
+    # parts labelled uncovered on visible faces: a's nose (0.1), b's nose and mouth (0.1): none occluded
+    assert r["nose_occluded_when_uncovered_scored"] == 2 and r["nose_occluded_when_uncovered_rate"] == 0.0
+    assert r["mouth_occluded_when_uncovered_scored"] == 1 and r["mouth_occluded_when_uncovered_rate"] == 0.0
 
 
 def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):
     labels = tmp_path / "labels.csv"  # no covered mouth, no closed eye among the scored faces
     labels.write_text("file_name,face,covered,eyes\na.jpg,visible,,open\nb.jpg,visible,,open\n")
-    parts = {k: PartState(occluded=0.1, covered=0.7) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    parts = {k: PartState(occluded=0.6 if k == "mouth" else 0.1, covered=0.7) for k in ("eye_left", "eye_right", "nose", "mouth")}
     from cribsight.types import Probability
 
     faces = [Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts, eyes_open=Probability(0.9)),
@@ -292,6 +295,9 @@ def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):
     assert r["mouth_covered_scored"] == 2 and r["mouth_covered_positives"] == 0
     assert r["mouth_covered_auroc"] is None and r["eyes_open_auroc"] is None  # undefined, not NaN
     assert r["mouth_covered_false_alarm_rate"] == 1.0 and r["mouth_covered_recall"] is None
+    # both uncovered mouths reported occluded at 0.6, neither nose (0.1)
+    assert r["mouth_occluded_when_uncovered_rate"] == 1.0 and r["nose_occluded_when_uncovered_rate"] == 0.0
+    assert r["mouth_occluded_when_uncovered_rate_ci95"] == M.wilson_interval(2, 2)
     json.dumps(r, allow_nan=False)
 
 

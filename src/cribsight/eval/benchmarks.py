@@ -523,7 +523,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     reported covered (``mouth_covered_false_alarm_rate``, what would set off a covered-mouth alert) and
     the share of covered mouths reported covered (``mouth_covered_recall``); the same two rates and
     the AUROC for the mouth's landmarks read as hidden (mean P(visible) of points 48-67 below 0.5,
-    ``mouth_landmarks_hidden_*``), the other signal a monitor could alarm on."""
+    ``mouth_landmarks_hidden_*``), the other signal a monitor could alarm on; and the share of
+    visible faces' noses / mouths our labels call uncovered that come out occluded at 0.5
+    (``nose_occluded_when_uncovered_rate``, ``mouth_...``: an upper bound on false 'occluded', since
+    a profile can hide a part nothing covers)."""
     from .metrics import auroc_interval
 
     root = require(Path(data_dir), "syrip")
@@ -534,6 +537,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     vis_found = vis_n = 0
     away_n = away_clear = 0
     mouth_s, mouth_y, eye_s, eye_y, hid_s, hid_y = [], [], [], [], [], []
+    occ_when_uncovered = {"nose": [], "mouth": []}  # P(occluded) of parts our labels call uncovered
     failed = []
     for r in progress(rows):
         try:
@@ -558,6 +562,9 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 if face.parts and face.parts["mouth"].covered is not None:
                     mouth_s.append(face.parts["mouth"].covered)
                     mouth_y.append("mouth" in r["covered"])
+                for part, values in occ_when_uncovered.items():
+                    if face.parts and face.parts[part].occluded is not None and part not in r["covered"]:
+                        values.append(face.parts[part].occluded)
                 if face.landmarks is not None and face.landmarks.visible is not None:
                     # the mouth unseen by the landmarks: 1 - mean P(visible) of points 48-67
                     hid_s.append(1.0 - float(np.mean(face.landmarks.visible[48:68])))
@@ -583,6 +590,8 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         **_rates_at(mouth_s, mouth_y, 0.5, "mouth_covered"),
         "mouth_landmarks_hidden_auroc": _auroc_or_none(hid_s, hid_y),
         **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
+        **{k: v for part, values in occ_when_uncovered.items()
+           for k, v in _share_at(values, 0.5, f"{part}_occluded_when_uncovered").items()},
         "eyes_open_auroc": _auroc_or_none(eye_s, eye_y),
         "eyes_open_auroc_ci95": auroc_interval(eye_s, eye_y) if eye_s else None,
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
@@ -590,6 +599,13 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "all_clear_rate_when_turned_away_ci95": wilson_interval(away_clear, away_n),
         "failed": failed,
     }
+
+
+def _share_at(scores: list, threshold: float, name: str) -> dict:
+    """The share of ``scores`` at or above ``threshold`` with its Wilson interval and count."""
+    k = int(np.sum(np.asarray(scores, np.float64) >= threshold))
+    return {f"{name}_rate": k / len(scores) if scores else None, f"{name}_rate_ci95": wilson_interval(k, len(scores)),
+            f"{name}_scored": len(scores)}
 
 
 def _auroc_or_none(scores, labels) -> float | None:
