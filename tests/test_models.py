@@ -166,7 +166,9 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     z["parts"] = parts  # mouth: both unknown
     np.savez(d / "shard-00000.npz", **z)
     idx = [(0, i) for i in range(24)]
-    got = ShardSet([{"path": str(d)}], covered_unknown_as_negative=["syrip"]).batch(idx, 64).parts.numpy()
+    ss = ShardSet([{"path": str(d)}], covered_unknown_as_negative=["syrip"])
+    got = ss.batch(idx, 64).parts.numpy()
+    assert (ss.parts[0]["parts"] == parts).all()  # the shards in memory keep their labels
     syrip, other = got[0::2], got[1::2]
     assert (syrip[:, :, 1] == [1, 0, 0, 0]).all()  # unknown covers -> 0, known ones kept
     assert (syrip[:, :, 0] == [1, 1, 0, -1]).all()  # occluded untouched
