@@ -173,6 +173,8 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     assert (syrip[:, :, 1] == [1, 0, 0, 0]).all()  # unknown covers -> 0, known ones kept
     assert (syrip[:, :, 0] == [1, 1, 0, -1]).all()  # occluded untouched
     assert (other == parts[1::2]).all()  # other sources as stored
+    one = ShardSet([{"path": str(d)}], covered_unknown_as_negative="syrip")  # one name without brackets
+    assert (one.batch(idx, 64).parts.numpy() == got).all()
     both = ShardSet([{"path": str(d)}], covered_unknown_as_negative=["syrip"], ignore_part_labels=["syrip"])
     assert (both.batch(idx, 64).parts.numpy()[0::2] == -1).all()  # ignoring wins
     with pytest.raises(InputError, match="covered_unknown_as_negative"):

@@ -27,6 +27,11 @@ class Batch:
     face: torch.Tensor  # (N,) float 1 a face, 0 a non-face crop (data.negatives)
 
 
+def _names(value) -> set[str]:
+    """A source-name option as a set: a list, or one name written without brackets in YAML."""
+    return {value} if isinstance(value, str) else set(value or ())
+
+
 class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
@@ -35,10 +40,10 @@ class ShardSet:
                  covered_unknown_as_negative: list | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
-        self.ignore_part_labels = set(ignore_part_labels or ())
+        self.ignore_part_labels = _names(ignore_part_labels)
         # covered labels of samples from these sources read unknown (-1) as uncovered (0): positive-
         # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched)
-        self.covered_unknown_as_negative = set(covered_unknown_as_negative or ())
+        self.covered_unknown_as_negative = _names(covered_unknown_as_negative)
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
