@@ -713,7 +713,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     pe = pose.compute()
     return {
         "benchmark": "synthetic", "samples": n, "face_samples": int(np.sum(is_face)),
-        "face_auroc": auroc(np.array(fs), np.array(fy)) if fs and 0 < sum(fy) < len(fy) else None,
+        "face_auroc": _auroc_or_none(fs, fy),
         "covered_f1": {p: c["per_class"][f"covered_{p}"]["f1"] for p in PART_NAMES},
         "covered_auroc": {p: c["per_class"][f"covered_{p}"]["auroc"] for p in PART_NAMES},
         "occluded_f1": {p: c["per_class"][f"occluded_{p}"]["f1"] for p in PART_NAMES},
