@@ -179,6 +179,15 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     assert (both.batch(idx, 64).parts.numpy()[0::2] == -1).all()  # ignoring wins
     with pytest.raises(InputError, match="covered_unknown_as_negative"):
         ShardSet([{"path": str(d)}], covered_unknown_as_negative=["SyRIP"])
+    some = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["eye_right", "mouth"]})
+    got = some.batch(idx, 64).parts.numpy()
+    assert (got[0::2, :, 1] == [1, 0, 0, 0]).all()  # eye_right and mouth named: both converted
+    mouth_only = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": "mouth"})
+    assert (mouth_only.batch(idx, 64).parts.numpy()[0::2, :, 1] == [1, -1, 0, 0]).all()  # eye_right stays unknown
+    with pytest.raises(InputError, match="lips"):
+        ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["lips"]})
+    with pytest.raises(InputError, match="covered_unknown_as_negative"):
+        ShardSet([{"path": str(d)}], covered_unknown_as_negative={"SyRIP": ["mouth"]})
 
 
 @pytest.mark.parametrize("model", sorted(REGISTRY))

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ..data.build import load_shards
 from ..data.sample import EXTERNAL, SELF, VISIBLE
+from ..types import PART_NAMES
 
 MEAN, STD = 0.5, 0.5  # input = (rgb / 255 - 0.5) / 0.5, in [-1, 1]
 
@@ -32,6 +33,24 @@ def _names(value) -> set[str]:
     return {value} if isinstance(value, str) else set(value or ())
 
 
+def _parts_by_source(value) -> dict[str, np.ndarray]:
+    """``covered_unknown_as_negative`` as {source: (4,) bool over PART_NAMES}: a list (or one name)
+    names sources whose every part is converted, a mapping names the parts per source."""
+    from ..errors import InputError
+
+    if not isinstance(value, dict):
+        return {name: np.ones(len(PART_NAMES), bool) for name in _names(value)}
+    out = {}
+    for source, parts in value.items():
+        parts = _names(parts)
+        unknown = parts - set(PART_NAMES)
+        if unknown or not parts:
+            raise InputError(f"covered_unknown_as_negative.{source}", f"a list of part names from {', '.join(PART_NAMES)}",
+                             ", ".join(sorted(unknown)) if unknown else "no parts")
+        out[str(source)] = np.array([p in parts for p in PART_NAMES])
+    return out
+
+
 class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
@@ -42,8 +61,10 @@ class ShardSet:
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = _names(ignore_part_labels)
         # covered labels of samples from these sources read unknown (-1) as uncovered (0): positive-
-        # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched)
+        # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched).
+        # A list of sources converts every part; a mapping {source: [part, ...]} only the parts named.
         self.covered_unknown_as_negative = _names(covered_unknown_as_negative)
+        self._cover_parts = _parts_by_source(covered_unknown_as_negative)
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
@@ -103,7 +124,10 @@ class ShardSet:
         parts = take("parts").astype(np.int64)
         if self.covered_unknown_as_negative:
             cov = parts[:, :, 1]  # a view: (N, 4) covered labels
-            cov[self._from(idx, self.covered_unknown_as_negative)[:, None] & (cov == -1)] = 0
+            which = np.zeros(cov.shape, bool)
+            for source, part_mask in self._cover_parts.items():
+                which |= self._from(idx, {source})[:, None] & part_mask
+            cov[which & (cov == -1)] = 0
         if self.ignore_part_labels:
             parts[self._from(idx, self.ignore_part_labels)] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,

@@ -57,7 +57,9 @@ class TrainConfig:
     # source built with ``clean: false`` (SyRIP) only ever has covered = 1 (a drawn occluder) or
     # unknown, never 0, so its labels teach "this kind of picture is covered" (docs/models.md, v2.4)
     ignore_part_labels: list | None = None
-    covered_unknown_as_negative: list | None = None
+    # sources whose unknown cover labels read as uncovered (positive-unlabelled, docs/models.md v2.6):
+    # a list converts every part, a mapping {source: [part, ...]} only the parts named (v2.7)
+    covered_unknown_as_negative: list | dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
