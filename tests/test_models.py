@@ -214,6 +214,24 @@ def test_onnx_export_parity(tmp_path, model):
     assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(m.OUTPUTS)
 
 
+def test_export_records_where_a_fine_tuned_run_started(tmp_path):
+    import dataclasses
+
+    from cribsight.train.trainer import _how_trained, export_onnx, train
+
+    shards = _shards(tmp_path)
+    first = train(_cfg(tmp_path, shards, tmp_path / "first", 2), log=lambda m: None)
+    entry = json.loads(export_onnx(first).with_suffix(".json").read_text())
+    assert "fine_tuned_from" not in entry and _how_trained(entry) == "cribsight train, 2 steps"
+    cfg = dataclasses.replace(_cfg(tmp_path, shards, tmp_path / "second", 3), init_from=str(first / "checkpoint.pt"),
+                              train_only=["parts"])
+    entry = json.loads(export_onnx(train(cfg, log=lambda m: None)).with_suffix(".json").read_text())
+    assert entry["steps"] == 3
+    assert entry["fine_tuned_from"]["steps"] == 2 and entry["fine_tuned_from"]["train_only"] == ["parts"]
+    assert entry["fine_tuned_from"]["checkpoint"].endswith("checkpoint.pt")
+    assert _how_trained(entry).startswith("cribsight train, 2 steps, then 3 steps training only parts from")
+
+
 def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     from cribsight.eval import benchmarks as B
     from cribsight.train.trainer import export_onnx, train

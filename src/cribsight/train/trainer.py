@@ -453,8 +453,36 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
         "landmark_scheme": "ibug68", "kernel_sigma": float(yaml_load(run / "config.yaml").get("kernel_sigma", 1.0)),
         "steps": state["step"],
     }
+    base = _fine_tuned_from(run)
+    if base:
+        entry["fine_tuned_from"] = base
     (out_path.with_suffix(".json")).write_text(json.dumps(entry, indent=2) + "\n")
     return out_path
+
+
+def _fine_tuned_from(run: Path) -> dict | None:
+    """Where a fine-tuned run started (its config's ``init_from``): that checkpoint (relative to the
+    working directory when inside it), its own step count and what was trained, or None."""
+    cfg = yaml_load(Path(run) / "config.yaml")
+    if not cfg.get("init_from"):
+        return None
+    init = Path(cfg["init_from"])
+    try:
+        shown = str(init.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(init)
+    steps = torch.load(init, weights_only=False).get("step") if init.is_file() else None
+    return {"checkpoint": shown, "steps": steps, "train_only": cfg.get("train_only")}
+
+
+def _how_trained(entry: dict) -> str:
+    """The training steps behind an exported model, for its manifest's provenance."""
+    base = entry.get("fine_tuned_from")
+    if not base:
+        return f"cribsight train, {entry['steps']} steps"
+    what = f"only {', '.join(base['train_only'])}" if base.get("train_only") else "every parameter"
+    first = f"{base['steps']} steps" if base.get("steps") is not None else "a run"
+    return f"cribsight train, {first}, then {entry['steps']} steps training {what} from its checkpoint {base['checkpoint']}"
 
 
 def install_weights(onnx_path: Path, run: Path) -> Path:
@@ -474,7 +502,7 @@ def install_weights(onnx_path: Path, run: Path) -> Path:
     cfg = yaml_load(Path(run) / "config.yaml")
     entry.update({
         "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
-        "source": f"trained by cribsight (cribsight train, {entry['steps']} steps) on data-engine shards; "
+        "source": f"trained by cribsight ({_how_trained(entry)}) on data-engine shards; "
                   f"config: {cfg.get('model')} {json.dumps(cfg.get('model_config'))}",
         "training_data": "UTKFace, face-mask images, SyRIP, AFLW2000-3D sample (../shared/data) with teacher labels "
                          "and synthetic occluders; see MODEL_CARD_cribnet.md",
