@@ -279,6 +279,9 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     # parts labelled uncovered on visible faces: a's nose (0.1), b's nose and mouth (0.1): none occluded
     assert r["nose_occluded_when_uncovered_scored"] == 2 and r["nose_occluded_when_uncovered_rate"] == 0.0
     assert r["mouth_occluded_when_uncovered_scored"] == 1 and r["mouth_occluded_when_uncovered_rate"] == 0.0
+    # the eyes' and nose's covers, neither labelled covered: a's at 0.1 (no alarm), b's at 0.6 (an alarm)
+    assert r["eyes_covered_false_alarm_rate"] == 0.5 and r["eyes_covered_recall"] is None
+    assert r["nose_covered_false_alarm_rate"] == 0.5 and r["nose_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 2)
 
 
 def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):

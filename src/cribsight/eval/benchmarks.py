@@ -526,7 +526,8 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     ``mouth_landmarks_hidden_*``), the other signal a monitor could alarm on; and the share of
     visible faces' noses / mouths our labels call uncovered that come out occluded at 0.5
     (``nose_occluded_when_uncovered_rate``, ``mouth_...``: an upper bound on false 'occluded', since
-    a profile can hide a part nothing covers)."""
+    a profile can hide a part nothing covers). The same two rates at 0.5 for the other covers:
+    ``eyes_covered_*`` (either eye's P(covered), against our 'eyes' label) and ``nose_covered_*``."""
     from .metrics import auroc_interval
 
     root = require(Path(data_dir), "syrip")
@@ -537,6 +538,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     vis_found = vis_n = 0
     away_n = away_clear = 0
     mouth_s, mouth_y, eye_s, eye_y, hid_s, hid_y = [], [], [], [], [], []
+    cover = {"eyes": ([], []), "nose": ([], [])}  # P(covered) and our label, the eyes' as the higher eye
     occ_when_uncovered = {"nose": [], "mouth": []}  # P(occluded) of parts our labels call uncovered
     failed = []
     for r in progress(rows):
@@ -562,6 +564,9 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 if face.parts and face.parts["mouth"].covered is not None:
                     mouth_s.append(face.parts["mouth"].covered)
                     mouth_y.append("mouth" in r["covered"])
+                    for label, names in (("eyes", ("eye_left", "eye_right")), ("nose", ("nose",))):
+                        cover[label][0].append(max(face.parts[n].covered for n in names))
+                        cover[label][1].append(label in r["covered"])
                 for part, values in occ_when_uncovered.items():
                     if face.parts and face.parts[part].occluded is not None and part not in r["covered"]:
                         values.append(face.parts[part].occluded)
@@ -588,6 +593,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "mouth_covered_auroc_ci95": auroc_interval(mouth_s, mouth_y) if mouth_s else None,
         "mouth_covered_positives": int(sum(mouth_y)), "mouth_covered_scored": len(mouth_s),
         **_rates_at(mouth_s, mouth_y, 0.5, "mouth_covered"),
+        **{k: v for label, (sc, y) in cover.items() for k, v in _rates_at(sc, y, 0.5, f"{label}_covered").items()},
         "mouth_landmarks_hidden_auroc": _auroc_or_none(hid_s, hid_y),
         **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
         **{k: v for part, values in occ_when_uncovered.items()

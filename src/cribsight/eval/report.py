@@ -19,6 +19,7 @@ HEADLINES = {
     "syrip-dev": ["visible_faces", "visible_face_recall", "mouth_covered_auroc", "mouth_covered_positives",
                   "mouth_covered_false_alarm_rate", "mouth_covered_recall", "mouth_landmarks_hidden_auroc",
                   "mouth_landmarks_hidden_false_alarm_rate", "mouth_landmarks_hidden_recall",
+                  "eyes_covered_false_alarm_rate", "eyes_covered_recall", "nose_covered_false_alarm_rate",
                   "nose_occluded_when_uncovered_rate", "mouth_occluded_when_uncovered_rate",
                   "eyes_open_auroc", "eyes_closed_scored", "turned_away_or_face_down", "all_clear_rate_when_turned_away"],
     "synthetic": ["samples", "face_samples", "face_auroc", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
