@@ -214,6 +214,45 @@ def test_onnx_export_parity(tmp_path, model):
     assert entry["input"]["shape"] == [1, 3, s, s] and list(entry["outputs"]) == list(m.OUTPUTS)
 
 
+def test_cribnet_part_regions_start_from_a_checkpoint_without_them_and_export(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx", reason="torch.onnx.export needs the onnx package")
+    import dataclasses
+
+    from cribsight.train.trainer import export_onnx, train
+
+    shards = _shards(tmp_path)
+    base = train(_cfg(tmp_path, shards, tmp_path / "base", 2), log=lambda m: None)
+    sd = torch.load(base / "checkpoint.pt", weights_only=False)["model"]
+    plain = build_model("cribnet", TINY["cribnet"])
+    plain.load_state_dict(sd)
+    regions = build_model("cribnet", {**TINY["cribnet"], "part_regions": True})
+    regions.load_state_dict(regions.adapt_state_dict(sd))
+    x = torch.randn(3, 3, 64, 64)
+    plain.eval(), regions.eval()
+    with torch.no_grad():
+        a, b = plain(x), regions(x)
+    for k in plain.OUTPUTS:  # zero weights on the new inputs: the checkpoint's outputs exactly
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    with pytest.raises(RuntimeError):  # the plain checkpoint alone does not fit the wider layer
+        build_model("cribnet", {**TINY["cribnet"], "part_regions": True}).load_state_dict(sd)
+    # the part regions move the part outputs once their weights are trained; nothing else moves
+    cfg = dataclasses.replace(_cfg(tmp_path, shards, tmp_path / "regions", 3),
+                              model_config={**TINY["cribnet"], "part_regions": True},
+                              init_from=str(base / "checkpoint.pt"), train_only=["parts"])
+    run = train(cfg, log=lambda m: None)
+    tuned = build_model("cribnet", {**TINY["cribnet"], "part_regions": True})
+    tuned.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=False)["model"])
+    tuned.eval()
+    assert tuned.parts.weight[:, TINY["cribnet"]["head_channels"]:].abs().sum() > 0
+    with torch.no_grad():
+        c = tuned(x)
+    assert torch.equal(c["heatmaps"], a["heatmaps"]) and torch.equal(c["face"], a["face"])
+    sess = ort.InferenceSession(str(export_onnx(run)), providers=["CPUExecutionProvider"])
+    for name, o in zip(tuned.OUTPUTS, sess.run(None, {"input": x.numpy()})):
+        assert np.abs(o - c[name].numpy()).max() <= 1e-4, name
+
+
 def test_export_records_where_a_fine_tuned_run_started(tmp_path):
     import dataclasses
 

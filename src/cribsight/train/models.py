@@ -16,6 +16,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..schema import IBUG68_GROUPS
+from ..types import PART_NAMES
+
 REGISTRY: dict[str, tuple[type, type]] = {}
 
 
@@ -362,6 +365,9 @@ class CribNetConfig:
     landmarks: int = 68
     head_channels: int = 128
     face_head: bool = False  # the face-presence logit (trained with non-face crops)
+    # the part layer also sees, per part, the occluder mask and decoder features pooled over that
+    # part's landmark heatmaps (where the part is), not only the whole-crop pooled features (v2.8)
+    part_regions: bool = False
 
 
 @register("cribnet", CribNetConfig)
@@ -376,7 +382,10 @@ class CribNet(nn.Module):
         pre-softplus sigma (seed 000 heteroscedastic heads), from the pooled encoder plus the
         pooled, mask-weighted decoder features;
       * ``face`` (1) with ``face_head``: the logit that the crop holds a face, visible or covered
-        (seed 001's second stage: it confirms or rejects detections the first stage doubts)."""
+        (seed 001's second stage: it confirms or rejects detections the first stage doubts).
+    With ``part_regions`` the part layer's input adds, for each part, the occluder probability and
+    the decoder features averaged over the part's landmark heatmaps (softmax, detached: the regions
+    say where the part is and are not trained by the part losses)."""
 
     OUTPUTS = ("heatmaps", "visibility", "mask", "rot6d", "occ", "occ_sigma", "cov", "cov_sigma", "eyes", "eyes_sigma",
                "face")
@@ -395,7 +404,13 @@ class CribNet(nn.Module):
         H = cfg.head_channels
         self.glob = nn.Sequential(nn.Linear(tc[16] + 2 * D, H), nn.ReLU(inplace=True))
         self.pose = nn.Linear(H, 6)
-        self.parts = nn.Linear(H, 18)  # occ 4 + sigma 4, cov 4 + sigma 4, eyes 1 + sigma 1
+        regions = len(PART_LANDMARKS) * (D + 1) if cfg.part_regions else 0
+        self.parts = nn.Linear(H + regions, 18)  # occ 4 + sigma 4, cov 4 + sigma 4, eyes 1 + sigma 1
+        if cfg.part_regions:
+            groups = torch.zeros(len(PART_LANDMARKS), cfg.landmarks)
+            for j, idx in enumerate(PART_LANDMARKS):
+                groups[j, list(idx)] = 1.0 / len(idx)
+            self.register_buffer("part_groups", groups, persistent=False)
         self.face = nn.Linear(H, 1) if cfg.face_head else None
         if not cfg.face_head:
             self.OUTPUTS = tuple(o for o in type(self).OUTPUTS if o != "face")
@@ -410,11 +425,30 @@ class CribNet(nn.Module):
         m = torch.sigmoid(mask)
         masked = (d * m).sum((2, 3)) / (m.sum((2, 3)) + 1.0)
         g = self.glob(torch.cat([f[16].mean((2, 3)), d.mean((2, 3)), masked], 1))
-        parts = self.parts(g)
-        return {"heatmaps": self.hm(d), "visibility": self.vis(d).mean((2, 3)), "mask": mask, "rot6d": self.pose(g),
+        hm = self.hm(d)
+        if self.cfg.part_regions:
+            where = torch.matmul(self.part_groups, torch.softmax(hm.detach().flatten(2), -1))  # (N, 4, h*w)
+            feats = torch.matmul(where, torch.cat([d, m], 1).flatten(2).transpose(1, 2))  # (N, 4, D + 1)
+            parts = self.parts(torch.cat([g, feats.flatten(1)], 1))
+        else:
+            parts = self.parts(g)
+        return {"heatmaps": hm, "visibility": self.vis(d).mean((2, 3)), "mask": mask, "rot6d": self.pose(g),
                 "occ": parts[:, 0:4], "occ_sigma": parts[:, 4:8], "cov": parts[:, 8:12], "cov_sigma": parts[:, 12:16],
                 "eyes": parts[:, 16:17], "eyes_sigma": parts[:, 17:18],
                 **({"face": self.face(g)} if self.face is not None else {})}
+
+    def adapt_state_dict(self, sd: dict) -> dict:
+        """A checkpoint of the same network without ``part_regions`` made loadable: the part layer's
+        new inputs get zero weights, so the loaded model starts with the checkpoint's outputs exactly."""
+        w = sd.get("parts.weight")
+        if w is not None and w.shape[1] < self.parts.in_features:
+            sd = dict(sd)
+            sd["parts.weight"] = torch.cat([w, w.new_zeros(w.shape[0], self.parts.in_features - w.shape[1])], 1)
+        return sd
+
+
+# each part's iBUG-68 points, in the part outputs' order (eye_left = the subject's left eye, 42-47)
+PART_LANDMARKS = tuple(IBUG68_GROUPS[p] for p in PART_NAMES)
 
 
 TINY = {

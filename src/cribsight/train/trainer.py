@@ -314,7 +314,10 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     model = build_model(cfg.model, cfg.model_config)
     if cfg.init_from:
         init = torch.load(cfg.init_from, weights_only=False)
-        model.load_state_dict(init["model"])
+        sd = init["model"]
+        if hasattr(model, "adapt_state_dict"):  # e.g. CribNet's part_regions added to a checkpoint without them
+            sd = model.adapt_state_dict(sd)
+        model.load_state_dict(sd)
         log(f"initialised from {cfg.init_from} (step {init.get('step')})")
     params = trainable_parameters(model, cfg.train_only)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
