@@ -287,7 +287,8 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
 def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):
     labels = tmp_path / "labels.csv"  # no covered mouth, no closed eye among the scored faces
     labels.write_text("file_name,face,covered,eyes\na.jpg,visible,,open\nb.jpg,visible,,open\n")
-    parts = {k: PartState(occluded=0.6 if k == "mouth" else 0.1, covered=0.7) for k in ("eye_left", "eye_right", "nose", "mouth")}
+    parts = {k: PartState(occluded=0.6 if k == "mouth" else 0.1, covered=None if k == "eye_right" else 0.7)
+             for k in ("eye_left", "eye_right", "nose", "mouth")}
     from cribsight.types import Probability
 
     faces = [Face(box=(30, 30, 70, 70), score=0.9, detector="t", parts=parts, eyes_open=Probability(0.9)),
@@ -301,6 +302,8 @@ def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):
     # both uncovered mouths reported occluded at 0.6, neither nose (0.1)
     assert r["mouth_occluded_when_uncovered_rate"] == 1.0 and r["nose_occluded_when_uncovered_rate"] == 0.0
     assert r["mouth_occluded_when_uncovered_rate_ci95"] == M.wilson_interval(2, 2)
+    # an eye without a cover estimate leaves the eyes unscored; the nose's are scored
+    assert r["eyes_covered_false_alarm_rate"] is None and r["nose_covered_false_alarm_rate"] == 1.0
     json.dumps(r, allow_nan=False)
 
 
