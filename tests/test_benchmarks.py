@@ -246,8 +246,9 @@ def test_report_shows_the_intervals_beside_the_figures(tmp_path):
 def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("# test\nfile_name,face,covered,eyes\n"
-                      "a.jpg,visible,mouth,open\nb.jpg,visible,,closed\nc.jpg,turned_away,,unknown\n")
-    parts_a = {k: PartState(occluded=0.9 if k == "mouth" else 0.1, covered=0.8 if k == "mouth" else 0.1)
+                      "a.jpg,visible,mouth;eyes,open\nb.jpg,visible,,closed\nc.jpg,turned_away,,unknown\n")
+    covered_a = {"eye_left": 0.1, "eye_right": 0.7, "nose": 0.1, "mouth": 0.8}  # one eye covered: found
+    parts_a = {k: PartState(occluded=0.9 if k == "mouth" else 0.1, covered=covered_a[k])
                for k in ("eye_left", "eye_right", "nose", "mouth")}
     parts_b = {k: PartState(occluded=0.1, covered=0.6) for k in ("eye_left", "eye_right", "nose", "mouth")}
     from cribsight.types import Probability
@@ -279,9 +280,11 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     # parts labelled uncovered on visible faces: a's nose (0.1), b's nose and mouth (0.1): none occluded
     assert r["nose_occluded_when_uncovered_scored"] == 2 and r["nose_occluded_when_uncovered_rate"] == 0.0
     assert r["mouth_occluded_when_uncovered_scored"] == 1 and r["mouth_occluded_when_uncovered_rate"] == 0.0
-    # the eyes' and nose's covers, neither labelled covered: a's at 0.1 (no alarm), b's at 0.6 (an alarm)
-    assert r["eyes_covered_false_alarm_rate"] == 0.5 and r["eyes_covered_recall"] is None
+    # a's eyes labelled covered, found by its right eye (0.7; the left reads 0.1); b's uncovered eyes at 0.6: an alarm
+    assert r["eyes_covered_recall"] == 1.0 and r["eyes_covered_false_alarm_rate"] == 1.0
+    # noses labelled uncovered: a's at 0.1 (no alarm), b's at 0.6 (an alarm)
     assert r["nose_covered_false_alarm_rate"] == 0.5 and r["nose_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 2)
+    assert r["nose_covered_recall"] is None
 
 
 def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):

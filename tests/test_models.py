@@ -179,9 +179,10 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     assert (both.batch(idx, 64).parts.numpy()[0::2] == -1).all()  # ignoring wins
     with pytest.raises(InputError, match="covered_unknown_as_negative"):
         ShardSet([{"path": str(d)}], covered_unknown_as_negative=["SyRIP"])
-    some = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["eye_right", "mouth"]})
+    some = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["eye_right"]})
     got = some.batch(idx, 64).parts.numpy()
-    assert (got[0::2, :, 1] == [1, 0, 0, 0]).all()  # eye_right and mouth named: both converted
+    assert (got[0::2, :, 1] == [1, 0, 0, -1]).all()  # eye_right named: converted; the mouth stays unknown
+    assert (got[1::2] == parts[1::2]).all()  # other sources as stored
     mouth_only = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": "mouth"})
     assert (mouth_only.batch(idx, 64).parts.numpy()[0::2, :, 1] == [1, -1, 0, 0]).all()  # eye_right stays unknown
     with pytest.raises(InputError, match="lips"):
@@ -268,6 +269,9 @@ def test_export_records_where_a_fine_tuned_run_started(tmp_path):
     assert entry["steps"] == 3
     assert entry["fine_tuned_from"]["steps"] == 2 and entry["fine_tuned_from"]["train_only"] == ["parts"]
     assert entry["fine_tuned_from"]["checkpoint"].endswith("checkpoint.pt")
+    import hashlib
+
+    assert entry["fine_tuned_from"]["sha256"] == hashlib.sha256((first / "checkpoint.pt").read_bytes()).hexdigest()
     assert _how_trained(entry).startswith("cribsight train, 2 steps, then 3 steps training only parts from")
 
 

@@ -564,11 +564,11 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 if face.parts and face.parts["mouth"].covered is not None:
                     mouth_s.append(face.parts["mouth"].covered)
                     mouth_y.append("mouth" in r["covered"])
-                    for label, names in (("eyes", ("eye_left", "eye_right")), ("nose", ("nose",))):
-                        values = [face.parts[n].covered for n in names]
-                        if None not in values:  # another system's predictions may leave a part out
-                            cover[label][0].append(max(values))
-                            cover[label][1].append(label in r["covered"])
+                for label, names in (("eyes", ("eye_left", "eye_right")), ("nose", ("nose",))):
+                    values = [face.parts[n].covered for n in names] if face.parts else [None]
+                    if None not in values:  # another system's predictions may leave a part out
+                        cover[label][0].append(max(values))
+                        cover[label][1].append(label in r["covered"])
                 for part, values in occ_when_uncovered.items():
                     if face.parts and face.parts[part].occluded is not None and part not in r["covered"]:
                         values.append(face.parts[part].occluded)

@@ -465,7 +465,10 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
 
 def _fine_tuned_from(run: Path) -> dict | None:
     """Where a fine-tuned run started (its config's ``init_from``): that checkpoint (relative to the
-    working directory when inside it), its own step count and what was trained, or None."""
+    working directory when inside it, else its file name), its sha256 (the path alone would point at
+    other weights once that run is retrained), its own step count and what was trained, or None."""
+    import hashlib
+
     cfg = yaml_load(Path(run) / "config.yaml")
     if not cfg.get("init_from"):
         return None
@@ -473,9 +476,11 @@ def _fine_tuned_from(run: Path) -> dict | None:
     try:
         shown = str(init.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        shown = str(init)
-    steps = torch.load(init, weights_only=False).get("step") if init.is_file() else None
-    return {"checkpoint": shown, "steps": steps, "train_only": cfg.get("train_only")}
+        shown = init.name
+    found = init.is_file()
+    return {"checkpoint": shown, "sha256": hashlib.sha256(init.read_bytes()).hexdigest() if found else None,
+            "steps": torch.load(init, weights_only=False).get("step") if found else None,
+            "train_only": cfg.get("train_only")}
 
 
 def _how_trained(entry: dict) -> str:
