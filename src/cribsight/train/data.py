@@ -63,14 +63,13 @@ class ShardSet:
         # covered labels of samples from these sources read unknown (-1) as uncovered (0): positive-
         # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched).
         # A list of sources converts every part; a mapping {source: [part, ...]} only the parts named.
-        self.covered_unknown_as_negative = _names(covered_unknown_as_negative)
         self._cover_parts = _parts_by_source(covered_unknown_as_negative)
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
             self.ratios.append(float(s.get("ratio", 1.0)))
         for option, names in (("ignore_part_labels", self.ignore_part_labels),
-                              ("covered_unknown_as_negative", self.covered_unknown_as_negative)):
+                              ("covered_unknown_as_negative", set(self._cover_parts))):
             if names:
                 self._check_source_names(option, names)
         r = np.array(self.ratios)
@@ -87,10 +86,10 @@ class ShardSet:
         if unknown:  # a misspelt name would silently keep the labels it was meant to change
             raise InputError(option, f"source names in the shards ({', '.join(sorted(known))})", ", ".join(sorted(unknown)))
 
-    def _from(self, idx: list[tuple[int, int]], names: set) -> np.ndarray:
-        """Which of the samples ``idx`` come from a source in ``names`` (every shard has a 'source':
-        checked in __init__)."""
-        return np.array([str(self.parts[w]["source"][i]) in names for w, i in idx])
+    def _sources(self, idx: list[tuple[int, int]]) -> list[str]:
+        """The source names of the samples ``idx`` (every shard has a 'source' when an option that
+        needs one is set: checked in __init__)."""
+        return [str(self.parts[w]["source"][i]) for w, i in idx]
 
     def __len__(self) -> int:
         return sum(len(p["image"]) for p in self.parts)
@@ -122,14 +121,15 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
-        if self.covered_unknown_as_negative:
-            cov = parts[:, :, 1]  # a view: (N, 4) covered labels
-            which = np.zeros(cov.shape, bool)
-            for source, part_mask in self._cover_parts.items():
-                which |= self._from(idx, {source})[:, None] & part_mask
-            cov[which & (cov == -1)] = 0
-        if self.ignore_part_labels:
-            parts[self._from(idx, self.ignore_part_labels)] = -1
+        if self._cover_parts or self.ignore_part_labels:
+            src = self._sources(idx)
+            if self._cover_parts:
+                cov = parts[:, :, 1]  # a view: (N, 4) covered labels
+                none = np.zeros(len(PART_NAMES), bool)
+                which = np.array([self._cover_parts.get(s, none) for s in src], bool).reshape(len(src), len(PART_NAMES))
+                cov[which & (cov == -1)] = 0
+            if self.ignore_part_labels:
+                parts[np.array([s in self.ignore_part_labels for s in src], bool)] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
                      torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
                      torch.from_numpy(face))
