@@ -537,8 +537,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     rows = read_dev_labels(labels)
     vis_found = vis_n = 0
     away_n = away_clear = 0
-    mouth_s, mouth_y, eye_s, eye_y, hid_s, hid_y = [], [], [], [], [], []
-    cover = {"eyes": ([], []), "nose": ([], [])}  # P(covered) and our label, the eyes' as the higher eye
+    eye_s, eye_y, hid_s, hid_y = [], [], [], []
+    # per label of ours, the parts whose P(covered) scores it (the eyes': the higher eye)
+    cover_parts = {"mouth": ("mouth",), "eyes": ("eye_left", "eye_right"), "nose": ("nose",)}
+    cover = {label: ([], []) for label in cover_parts}  # P(covered) and our label
     occ_when_uncovered = {"nose": [], "mouth": []}  # P(occluded) of parts our labels call uncovered
     failed = []
     for r in progress(rows):
@@ -561,10 +563,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
             vis_n += 1
             if face is not None:
                 vis_found += 1
-                if face.parts and face.parts["mouth"].covered is not None:
-                    mouth_s.append(face.parts["mouth"].covered)
-                    mouth_y.append("mouth" in r["covered"])
-                for label, names in (("eyes", ("eye_left", "eye_right")), ("nose", ("nose",))):
+                for label, names in cover_parts.items():
                     values = [face.parts[n].covered for n in names] if face.parts else [None]
                     if None not in values:  # another system's predictions may leave a part out
                         cover[label][0].append(max(values))
@@ -587,6 +586,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 mouth = None if not p else p["mouth"].occluded
                 if nose is None or mouth is None or (nose < 0.5 and mouth < 0.5):
                     away_clear += 1
+    mouth_s, mouth_y = cover["mouth"]
     return {
         "benchmark": "syrip-dev", "images": len(rows),
         "visible_faces": vis_n, "visible_face_recall": vis_found / vis_n if vis_n else None,
@@ -594,7 +594,6 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "mouth_covered_auroc": _auroc_or_none(mouth_s, mouth_y),
         "mouth_covered_auroc_ci95": auroc_interval(mouth_s, mouth_y) if mouth_s else None,
         "mouth_covered_positives": int(sum(mouth_y)), "mouth_covered_scored": len(mouth_s),
-        **_rates_at(mouth_s, mouth_y, 0.5, "mouth_covered"),
         **{k: v for label, (sc, y) in cover.items() for k, v in _rates_at(sc, y, 0.5, f"{label}_covered").items()},
         "mouth_landmarks_hidden_auroc": _auroc_or_none(hid_s, hid_y),
         **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
