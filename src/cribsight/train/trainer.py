@@ -445,6 +445,7 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
             return tuple(o[k] for k in names)
 
     out_path = Path(out_path) if out_path else run / f"{state['model_name']}.onnx"
+    run_cfg = yaml_load(run / "config.yaml")
     torch.onnx.export(Wrap(model), (x,), str(out_path), input_names=["input"], output_names=names, opset_version=opset,
                       dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}, dynamo=False)
     entry = {
@@ -453,23 +454,23 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
                   "normalisation": "(rgb / 255 - 0.5) / 0.5",
                   "crop": "square around the 68 landmarks' box centre, side 1.6 x its largest side, rotated so the eyes are level"},
         "outputs": {n: {"name": n} for n in names},
-        "landmark_scheme": "ibug68", "kernel_sigma": float(yaml_load(run / "config.yaml").get("kernel_sigma", 1.0)),
+        "landmark_scheme": "ibug68", "kernel_sigma": float(run_cfg.get("kernel_sigma", 1.0)),
         "steps": state["step"],
     }
-    base = _fine_tuned_from(run)
+    base = _fine_tuned_from(run_cfg)
     if base:
         entry["fine_tuned_from"] = base
     (out_path.with_suffix(".json")).write_text(json.dumps(entry, indent=2) + "\n")
     return out_path
 
 
-def _fine_tuned_from(run: Path) -> dict | None:
-    """Where a fine-tuned run started (its config's ``init_from``): that checkpoint (relative to the
-    working directory when inside it, else its file name), its sha256 (the path alone would point at
-    other weights once that run is retrained), its own step count and what was trained, or None."""
-    import hashlib
+def _fine_tuned_from(cfg: dict) -> dict | None:
+    """Where a fine-tuned run (its resolved ``config.yaml``) started, from ``init_from``: that
+    checkpoint (relative to the working directory when inside it, else its file name), its sha256
+    (the path alone would point at other weights once that run is retrained), its own step count and
+    what was trained, or None."""
+    from ..runtime import sha256_file
 
-    cfg = yaml_load(Path(run) / "config.yaml")
     if not cfg.get("init_from"):
         return None
     init = Path(cfg["init_from"])
@@ -478,7 +479,7 @@ def _fine_tuned_from(run: Path) -> dict | None:
     except ValueError:
         shown = init.name
     found = init.is_file()
-    return {"checkpoint": shown, "sha256": hashlib.sha256(init.read_bytes()).hexdigest() if found else None,
+    return {"checkpoint": shown, "sha256": sha256_file(init) if found else None,
             "steps": torch.load(init, weights_only=False).get("step") if found else None,
             "train_only": cfg.get("train_only")}
 
@@ -496,10 +497,9 @@ def _how_trained(entry: dict) -> str:
 def install_weights(onnx_path: Path, run: Path) -> Path:
     """Copy an exported model into ``cribsight/weights`` and record it in manifest.json with its
     sha256, training provenance and license (the training data is non-commercial, so are the weights)."""
-    import hashlib
     import shutil
 
-    from ..runtime import WEIGHTS_DIR
+    from ..runtime import WEIGHTS_DIR, sha256_file
 
     entry = json.loads(Path(onnx_path).with_suffix(".json").read_text())
     name = f"{entry['model']}.onnx"
@@ -509,7 +509,7 @@ def install_weights(onnx_path: Path, run: Path) -> Path:
     man = json.loads(man_path.read_text())
     cfg = yaml_load(Path(run) / "config.yaml")
     entry.update({
-        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "sha256": sha256_file(dest),  # what the runtime checks it against
         "source": f"trained by cribsight ({_how_trained(entry)}) on data-engine shards; "
                   f"config: {cfg.get('model')} {json.dumps(cfg.get('model_config'))}",
         "training_data": "UTKFace, face-mask images, SyRIP, AFLW2000-3D sample (../shared/data) with teacher labels "
