@@ -40,6 +40,26 @@ def test_hetero_mc_unknown_only_sample_contributes_nothing_and_gradcheck():
     assert all_unknown.item() == 0.0
 
 
+def test_hetero_mc_weighted_mean_hand_value_masking_and_gradcheck():
+    f = torch.tensor([[2.0, -1.0, 0.5]], dtype=torch.float64)
+    tiny = torch.full_like(f, -50.0)  # sigma ~ 0
+    y = torch.tensor([[1, 0, -1]])
+    w = torch.tensor([[1.0, 0.25, 3.0]], dtype=torch.float64)  # the unknown class's weight is ignored
+    val = L.heteroscedastic_mc_loss(f, tiny, y, T=2, weights=w)
+    p1, p2 = 1 / (1 + math.exp(-4)), 1 / (1 + math.exp(-2))  # sigmoid(2 f) of label 1, sigmoid(-2 f) of label 0
+    assert val.item() == pytest.approx(-math.log((1.0 * p1 + 0.25 * p2) / 1.25), abs=1e-9)
+    ones = L.heteroscedastic_mc_loss(f, tiny, y, T=2, weights=torch.ones_like(f))
+    assert ones.item() == pytest.approx(L.heteroscedastic_mc_loss(f, tiny, y, T=2).item(), abs=1e-12)  # Eq. 6
+    zero = L.heteroscedastic_mc_loss(f, tiny, y, T=2, weights=torch.tensor([[1.0, 0.0, 1.0]], dtype=torch.float64))
+    assert zero.item() == pytest.approx(-math.log(p1), abs=1e-9)  # weight 0 = unknown
+    g = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    s = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([[1, 0, -1, 1], [0, 1, 1, 0], [0, 0, 1, -1]])
+    wt = torch.rand(3, 4, dtype=torch.float64) + 0.1
+    eps = torch.randn(5, 3, 4, dtype=torch.float64)
+    torch.autograd.gradcheck(lambda a, b: L.heteroscedastic_mc_loss(a, b, labels, eps=eps, weights=wt), (g, s))
+
+
 def test_kdn_nll_uniform_is_categorical():
     logits = torch.zeros(1, 1, 3, 4, dtype=torch.float64)
     logits[0, 0, 1, 2] = math.log(5.0)  # weights: 5 at (x=2, y=1), 1 elsewhere: pi = 5/16

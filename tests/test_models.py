@@ -189,6 +189,38 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
         ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["lips"]})
     with pytest.raises(InputError, match="covered_unknown_as_negative"):
         ShardSet([{"path": str(d)}], covered_unknown_as_negative={"SyRIP": ["mouth"]})
+    assert ss.batch(idx, 64).cover_weight is None  # weight 1: the loss's plain Eq. 6
+    weighted = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": {"eye_right": 0.25, "mouth": 1}})
+    wb = weighted.batch(idx, 64)
+    assert (wb.parts.numpy()[0::2, :, 1] == [1, 0, 0, 0]).all()  # the labels as without a weight
+    assert (wb.cover_weight.numpy()[0::2] == [1, 0.25, 1, 1]).all()  # converted eye_right: 0.25; the rest 1
+    assert (wb.cover_weight.numpy()[1::2] == 1).all()  # other sources
+    for bad in (0, 1.5, -0.1, "high", True):
+        with pytest.raises(InputError, match="eye_left"):
+            ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": {"eye_left": bad}})
+
+
+@pytest.mark.parametrize("model", ["cribnet", "bmtl"])
+def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, model):
+    from cribsight.train.data import ShardSet
+    from cribsight.train.trainer import compute_losses, train
+
+    shards = _shards(tmp_path)
+    idx = [(0, i) for i in range(24)]
+    cfg = _cfg(tmp_path, shards, tmp_path / "run", 2, model)
+    net = build_model(model, TINY[model]).eval()
+    full = ShardSet([{"path": str(shards)}], covered_unknown_as_negative=["t"]).batch(idx, TINY[model]["input_size"])
+    light = {p: 0.1 for p in ("eye_left", "eye_right", "nose", "mouth")}
+    low = ShardSet([{"path": str(shards)}], covered_unknown_as_negative={"t": light}).batch(idx, TINY[model]["input_size"])
+    assert (low.parts == full.parts).all() and low.cover_weight is not None
+    with torch.no_grad():
+        out = net(full.image)
+        a = compute_losses(model, out, full, cfg, torch.Generator().manual_seed(0))
+        b = compute_losses(model, out, low, cfg, torch.Generator().manual_seed(0))
+    assert a["cov"].item() != pytest.approx(b["cov"].item(), abs=1e-6)  # the weights change the cover term
+    assert a["occ"].item() == pytest.approx(b["occ"].item(), abs=1e-9)  # and nothing else
+    cfg.covered_unknown_as_negative = {"t": light}
+    assert (train(cfg, log=lambda m: None) / "checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize("model", sorted(REGISTRY))

@@ -26,6 +26,9 @@ class Batch:
     parts: torch.Tensor  # (N, 4, 2) long, -1 unknown
     eyes_open: torch.Tensor  # (N,) long, -1 unknown
     face: torch.Tensor  # (N,) float 1 a face, 0 a non-face crop (data.negatives)
+    # (N, 4) float weight of each covered label in the cover loss: 1, or the weight given in
+    # ``covered_unknown_as_negative`` where an unknown label was read as uncovered; None: all 1
+    cover_weight: torch.Tensor | None = None
 
 
 def _names(value) -> set[str]:
@@ -34,20 +37,26 @@ def _names(value) -> set[str]:
 
 
 def _parts_by_source(value) -> dict[str, np.ndarray]:
-    """``covered_unknown_as_negative`` as {source: (4,) bool over PART_NAMES}: a list (or one name)
-    names sources whose every part is converted, a mapping names the parts per source."""
+    """``covered_unknown_as_negative`` as {source: (4,) float over PART_NAMES, the weight of that
+    part's converted labels in the cover loss, 0 = not converted}: a list (or one name) names sources
+    whose every part is converted at weight 1; a mapping names the parts per source, as a list
+    (weight 1) or as {part: weight in (0, 1]}."""
     from ..errors import InputError
 
     if not isinstance(value, dict):
-        return {name: np.ones(len(PART_NAMES), bool) for name in _names(value)}
+        return {name: np.ones(len(PART_NAMES)) for name in _names(value)}
     out = {}
     for source, parts in value.items():
-        parts = _names(parts)
-        unknown = parts - set(PART_NAMES)
-        if unknown or not parts:
-            raise InputError(f"covered_unknown_as_negative.{source}", f"a list of part names from {', '.join(PART_NAMES)}",
-                             ", ".join(sorted(unknown)) if unknown else "no parts")
-        out[str(source)] = np.array([p in parts for p in PART_NAMES])
+        where = f"covered_unknown_as_negative.{source}"
+        weights = dict(parts) if isinstance(parts, dict) else {p: 1.0 for p in _names(parts)}
+        unknown = set(weights) - set(PART_NAMES)
+        if unknown or not weights:
+            raise InputError(where, f"part names from {', '.join(PART_NAMES)}",
+                             ", ".join(sorted(map(str, unknown))) if unknown else "no parts")
+        for part, w in weights.items():
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:
+                raise InputError(f"{where}.{part}", "a weight in (0, 1]", repr(w))
+        out[str(source)] = np.array([float(weights.get(p, 0.0)) for p in PART_NAMES])
     return out
 
 
@@ -56,13 +65,14 @@ class ShardSet:
     mixed-dataset sampling)."""
 
     def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None,
-                 covered_unknown_as_negative: list | None = None):
+                 covered_unknown_as_negative: list | dict | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = _names(ignore_part_labels)
         # covered labels of samples from these sources read unknown (-1) as uncovered (0): positive-
         # unlabelled sources whose unlabelled parts are mostly uncovered (occluded labels untouched).
         # A list of sources converts every part; a mapping {source: [part, ...]} only the parts named.
+        # A mapping {source: {part: weight}} also weighs the converted labels in the cover loss.
         self._cover_parts = _parts_by_source(covered_unknown_as_negative)
         self.ratios: list[float] = []
         for s in sources:
@@ -121,18 +131,22 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
+        cover_weight = None
         if self._cover_parts or self.ignore_part_labels:
             src = self._sources(idx)
             if self._cover_parts:
                 cov = parts[:, :, 1]  # a view: (N, 4) covered labels
-                none = np.zeros(len(PART_NAMES), bool)
-                which = np.array([self._cover_parts.get(s, none) for s in src], bool).reshape(len(src), len(PART_NAMES))
-                cov[which & (cov == -1)] = 0
+                none = np.zeros(len(PART_NAMES))
+                weight = np.array([self._cover_parts.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
+                converted = (weight > 0) & (cov == -1)
+                cov[converted] = 0
+                if (weight[converted] != 1).any():
+                    cover_weight = torch.from_numpy(np.where(converted, weight, 1.0).astype(np.float32))
             if self.ignore_part_labels:
                 parts[np.array([s in self.ignore_part_labels for s in src], bool)] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
                      torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
-                     torch.from_numpy(face))
+                     torch.from_numpy(face), cover_weight)
 
 
 def to_heatmap(xy: torch.Tensor, input_size: int, hm_size: int) -> torch.Tensor:

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 
 def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, labels: torch.Tensor, T: int = 25,
-                            generator: torch.Generator | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
+                            generator: torch.Generator | None = None, eps: torch.Tensor | None = None,
+                            weights: torch.Tensor | None = None) -> torch.Tensor:
     """Seed 000 Eq. 5-6, per sample, averaged over the batch.
 
     logits f (N, c), sigma = softplus(sigma_raw) (N, c), labels (N, c) in {0, 1, -1 unknown}.
@@ -18,6 +19,10 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     count); samples with no known class contribute 0. ``eps`` (T, N, c) may be given for tests.
     Note the two-logit form [-f, f]: its softmax gives P(y = 1) = sigmoid(2 f), so decoders report
     sigmoid(2 f) (``analyze.decode.probability_with_sigma``), not sigmoid(f) as the seed's Eq. 4 reads.
+    ``weights`` (N, c) >= 0 turns the mean over classes into a weighted one,
+    L = -log( 1/T sum_t sum_i w_i exp(term_ti) / sum_i w_i ), over the known classes; all ones is
+    Eq. 6 itself and a zero weight masks a class out like an unknown label. It lets labels that are
+    only probably right (``covered_unknown_weight``) count less than known ones.
     """
     N, c = logits.shape
     sigma = F.softplus(sigma_raw)
@@ -26,13 +31,17 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     y_hat = logits[None] + sigma[None] * eps  # (T, N, c)
     sign = torch.where(labels == 1, 1.0, -1.0).to(logits.dtype)[None]
     term = sign * y_hat - torch.logaddexp(-y_hat, y_hat)  # log of the probability of the true class
-    known = (labels >= 0)[None].expand_as(term)
-    term = torch.where(known, term, torch.full_like(term, -math.inf))
-    n_known = (labels >= 0).sum(1)  # (N,)
+    w = (labels >= 0).to(logits.dtype)
+    if weights is not None:
+        w = w * weights.to(logits.dtype)
+    use = w > 0
+    term = torch.where(use[None].expand_as(term), term + torch.log(torch.where(use, w, 1.0))[None],
+                       torch.full_like(term, -math.inf))
+    total = w.sum(1)  # (N,): the number of known classes when unweighted
     lse = torch.logsumexp(term.permute(1, 0, 2).reshape(N, -1), dim=1)  # over t and i
-    per = -(lse - torch.log(n_known.clamp(min=1).to(logits.dtype) * eps.shape[0]))
-    per = torch.where(n_known > 0, per, torch.zeros_like(per))
-    return per.sum() / max(1, int((n_known > 0).sum()))
+    per = -(lse - torch.log(torch.where(total > 0, total, 1.0) * eps.shape[0]))
+    per = torch.where(total > 0, per, torch.zeros_like(per))
+    return per.sum() / max(1, int((total > 0).sum()))
 
 
 def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

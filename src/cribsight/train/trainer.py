@@ -58,7 +58,9 @@ class TrainConfig:
     # unknown, never 0, so its labels teach "this kind of picture is covered" (docs/models.md, v2.4)
     ignore_part_labels: list | None = None
     # sources whose unknown cover labels read as uncovered (positive-unlabelled, docs/models.md v2.6):
-    # a list converts every part, a mapping {source: [part, ...]} only the parts named (v2.7)
+    # a list converts every part, a mapping {source: [part, ...]} only the parts named (v2.7), and
+    # {source: {part: weight in (0, 1]}} also weighs them in the cover loss (a weighted Eq. 6): below 1
+    # they pull less than known labels, between not converting and converting fully
     covered_unknown_as_negative: list | dict | None = None
 
     @classmethod
@@ -133,14 +135,17 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
     if name == "bmtl":
         occ, cov = _bmtl_labels(b.parts)
         terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen)
-        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen)
+        cw = b.cover_weight  # seed 000's "eyes" class: the smaller of the two eyes' weights
+        cw = None if cw is None else torch.stack([cw[:, 0:2].min(1).values, cw[:, 2], cw[:, 3]], 1)
+        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen, weights=cw)
         pres = _presence_maps(b, out["presence"].shape[-1])
         n = pres.shape[0]
         terms["landmarks"] = L.heteroscedastic_mc_loss(out["presence"].reshape(n, -1), out["presence_sigma"].reshape(n, -1),
                                                         pres.reshape(n, -1), T, gen)
     elif "occ" in out:
         terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], b.parts[:, :, 0], T, gen)
-        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen)
+        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen,
+                                                 weights=b.cover_weight)
     if "eyes" in out:
         terms["eyes"] = L.heteroscedastic_mc_loss(out["eyes"], out["eyes_sigma"], b.eyes_open[:, None], T, gen)
     if "face" in out:  # non-face crops: every other term but the (empty) occluder mask masks them out
