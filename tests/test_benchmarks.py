@@ -241,6 +241,10 @@ def test_report_shows_the_intervals_beside_the_figures(tmp_path):
     assert "| visible_face_recall | 0.9000 | [0.769, 0.960] |" in md
     assert "| mouth_covered_auroc | 1.0000 | null |" in md  # interval not computable (perfect AUROC)
     assert "| visible_faces | 40 |  |" in md  # a count has no interval
+    syn = {"benchmark": "synthetic", "covered_f1": {"eye_left": 0.901, "nose": 0.92}, "covered_f1_ci95": {"eye_left": [0.88, 0.92]}}
+    assert R.interval(syn, "covered_f1.eye_left") == [0.88, 0.92]  # from the sibling mapping
+    assert R.interval(syn, "covered_f1.nose") == ""  # no interval given for it
+    assert R.interval(syn, "samples") == ""
 
 
 def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):

@@ -136,6 +136,31 @@ def test_wilson_interval_hand_values_and_coverage():
     assert 0.92 <= cover <= 0.98
 
 
+def test_f1_interval_bootstrap():
+    # every prediction right: every resample's F1 is 1
+    assert M.f1_interval([1, 0, 1, 0], [1, 0, 1, 0]) == [1.0, 1.0]
+    assert M.f1_interval([0, 0], [0, 0]) is None  # F1 undefined: no positive, none predicted
+    assert M.f1_interval([], []) is None
+    with pytest.raises(InputError):
+        M.f1_interval([1, 0], [1])
+    rng = np.random.default_rng(1)
+    y = rng.random(400) < 0.3
+    pred = np.where(rng.random(400) < 0.85, y, ~y)  # 15% of predictions flipped
+    f1 = 2 * (pred & y).sum() / (2 * (pred & y).sum() + (pred ^ y).sum())
+    lo, hi = M.f1_interval(pred, y)
+    assert lo < f1 < hi and 0.03 < hi - lo < 0.2
+    assert M.f1_interval(pred, y) == [lo, hi]  # a fixed seed: repeatable
+    lo4, hi4 = M.f1_interval(np.tile(pred, 4), np.tile(y, 4))
+    assert hi4 - lo4 < 0.7 * (hi - lo)  # four times the samples: about half the width
+    # BinaryClassification gives it per class only when asked
+    bc = M.BinaryClassification(["a"], f1_intervals=True)
+    bc.update(pred.astype(float)[:, None], y.astype(float)[:, None])
+    assert bc.compute()["per_class"]["a"]["f1_ci95"] == [lo, hi]
+    plain = M.BinaryClassification(["a"])
+    plain.update(pred.astype(float)[:, None], y.astype(float)[:, None])
+    assert plain.compute()["per_class"]["a"]["f1_ci95"] is None
+
+
 def test_auroc_delong_hand_values_interval_and_coverage():
     s, y = [0.9, 0.8, 0.4, 0.7, 0.3, 0.2, 0.1], [1, 1, 1, 0, 0, 0, 0]
     # V10 = (1, 1, 3/4), V01 = (2/3, 1, 1, 1): AUROC 11/12, var = (1/48)/3 + (1/36)/4 = 1/72

@@ -1,6 +1,7 @@
 """Every model in its tiny configuration: forward shapes, ONNX export parity, trainer determinism
 and resumption, and the runtime decoding of an exported CribNet."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -319,6 +320,9 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     assert 0.0 <= r["visibility_auroc"] <= 1.0 and 0.0 <= r["mask_miou"] <= 1.0
     assert r["sigma_visible_px"] > 0 and 0 < r["pose_mae_mean"] <= 180
     assert set(r["covered_f1"]) == {"eye_left", "eye_right", "nose", "mouth"}
+    for part, f1 in r["covered_f1"].items():  # each F1 inside its bootstrap interval, or neither defined
+        ci = r["covered_f1_ci95"][part]
+        assert (ci is None and math.isnan(f1)) or ci[0] <= f1 <= ci[1]
     # the test shards' one source has uncovered labels too: nothing is left out of the two-sided F1
     assert r["one_sided_sources"] == [] and r["covered_f1_two_sided"] == r["covered_f1"]
     # half the crops from a covered-or-unknown source: the two-sided F1 is the F1 of the other half alone

@@ -672,7 +672,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
 
     d = load_shards(require(Path(data_dir), "synthetic held-out shards"), limit)
     net = load_model(model)
-    cls = BinaryClassification([f"covered_{p}" for p in PART_NAMES] + [f"occluded_{p}" for p in PART_NAMES])
+    cls = BinaryClassification([f"covered_{p}" for p in PART_NAMES] + [f"occluded_{p}" for p in PART_NAMES],
+                               f1_intervals=True)
     # sources whose part labels are one-sided (covered or unknown, never uncovered: SyRIP, built with
     # clean: false) reward a model that calls all their faces covered; F1 again without them
     one_sided = one_sided_sources(d)
@@ -722,6 +723,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
         "benchmark": "synthetic", "samples": n, "face_samples": int(np.sum(is_face)),
         "face_auroc": _auroc_or_none(fs, fy),
         "covered_f1": {p: c["per_class"][f"covered_{p}"]["f1"] for p in PART_NAMES},
+        "covered_f1_ci95": {p: c["per_class"][f"covered_{p}"]["f1_ci95"] for p in PART_NAMES},  # bootstrap over faces
         "covered_auroc": {p: c["per_class"][f"covered_{p}"]["auroc"] for p in PART_NAMES},
         "occluded_f1": {p: c["per_class"][f"occluded_{p}"]["f1"] for p in PART_NAMES},
         "one_sided_sources": sorted(one_sided),

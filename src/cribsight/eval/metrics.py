@@ -286,6 +286,26 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> list[float] | None:
     return [0.0 if k == 0 else mid - half, 1.0 if k == n else mid + half]
 
 
+def f1_interval(pred, labels, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap interval of F1 = 2 tp / (2 tp + fp + fn) over samples (resampled with
+    replacement ``n_boot`` times, a fixed seed so a report is repeatable): F1 has no closed-form
+    interval. Resamples with no positive and no positive prediction are dropped. None when there is
+    no sample or F1 is undefined on the whole set."""
+    pred = np.asarray(pred, bool).ravel()
+    y = np.asarray(labels, bool).ravel()
+    if pred.shape != y.shape:
+        raise InputError("labels", f"{pred.size} labels, one per prediction", str(y.size))
+    if y.size == 0 or not (pred | y).any():
+        return None
+    idx = np.random.default_rng(seed).integers(0, y.size, (n_boot, y.size))
+    tp = (pred & y)[idx].sum(1)
+    wrong = (pred ^ y)[idx].sum(1)  # fp + fn
+    ok = 2 * tp + wrong > 0
+    f1 = 2 * tp[ok] / (2 * tp[ok] + wrong[ok])
+    a = (1 - level) / 2
+    return [float(np.quantile(f1, a)), float(np.quantile(f1, 1 - a))]
+
+
 def auroc_delong(scores, labels) -> tuple[float, float]:
     """AUROC and DeLong's variance of it (DeLong, DeLong & Clarke-Pearson 1988): with V10_i the
     share of negatives scored below positive i (ties one half) and V01_j the share of positives
@@ -356,10 +376,12 @@ def pr_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class BinaryClassification(Metric):
     """Per-class precision, recall, F1 at ``threshold``, AUROC, ECE and a reliability diagram for
-    multi-label probabilities. Labels of -1 (unknown, seed 000) are ignored."""
+    multi-label probabilities. Labels of -1 (unknown, seed 000) are ignored. ``f1_intervals``: also a
+    bootstrap 95% interval of each class's F1 (``f1_ci95``)."""
 
-    def __init__(self, class_names: Sequence[str], threshold: float = 0.5, n_bins: int = 10):
+    def __init__(self, class_names: Sequence[str], threshold: float = 0.5, n_bins: int = 10, f1_intervals: bool = False):
         self.names, self.threshold, self.n_bins = list(class_names), threshold, n_bins
+        self.f1_intervals = f1_intervals
         self.reset()
 
     def reset(self) -> None:
@@ -387,7 +409,8 @@ class BinaryClassification(Metric):
             rec = tp / (tp + fn) if tp + fn else float("nan")
             f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
             per[name] = {"n": int(known.sum()), "positives": int(y.sum()), "precision": prec, "recall": rec,
-                         "f1": f1, "auroc": auroc(p, y), "ece": expected_calibration_error(p, y, self.n_bins)}
+                         "f1": f1, "f1_ci95": f1_interval(pred, y) if self.f1_intervals else None,
+                         "auroc": auroc(p, y), "ece": expected_calibration_error(p, y, self.n_bins)}
         f1s = [v["f1"] for v in per.values() if not math.isnan(v["f1"])]
         known = Y >= 0
         pall, yall = P[known], Y[known] == 1

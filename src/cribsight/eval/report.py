@@ -71,14 +71,21 @@ def headline(result: dict) -> dict[str, Any]:
 
 
 def interval(result: dict | None, key: str) -> list[float] | str | None:
-    """The 95% interval stored beside a dotted headline key (``<key>_ci95``): [lo, hi], None where
-    the benchmark could not give one (a perfect AUROC), "" where the figure has none."""
+    """The 95% interval stored beside a dotted headline key (``<key>_ci95``, or for ``a.b`` the
+    ``b`` entry of a sibling mapping ``a_ci95``): [lo, hi], None where the benchmark could not give
+    one (a perfect AUROC), "" where the figure has none."""
     node: Any = result
     parts = key.split(".")
-    for p in parts[:-1]:
+    for p in parts[:-2]:
         node = node.get(p) if isinstance(node, dict) else None
+    parent = node
+    if len(parts) > 1:
+        node = node.get(parts[-2]) if isinstance(node, dict) else None
     name = parts[-1] + "_ci95"
-    return node[name] if isinstance(node, dict) and name in node else ""
+    if isinstance(node, dict) and name in node:
+        return node[name]
+    sibling = parent.get(parts[-2] + "_ci95") if len(parts) > 1 and isinstance(parent, dict) else None
+    return sibling[parts[-1]] if isinstance(sibling, dict) and parts[-1] in sibling else ""
 
 
 def _fmt(v: Any) -> str:
