@@ -1,5 +1,6 @@
 """Every model in its tiny configuration: forward shapes, ONNX export parity, trainer determinism
 and resumption, and the runtime decoding of an exported CribNet."""
+import dataclasses
 import json
 import math
 
@@ -199,6 +200,13 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     for bad in (0, 1.5, -0.1, "high", True):
         with pytest.raises(InputError, match="eye_left"):
             ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": {"eye_left": bad}})
+    occ = ShardSet([{"path": str(d)}], occluded_unknown_as_negative={"syrip": {"mouth": 0.1}})
+    ob = occ.batch(idx, 64)
+    assert (ob.parts.numpy()[0::2, :, 0] == [1, 1, 0, 0]).all()  # the mouth's unknown occluded label -> 0
+    assert (ob.parts.numpy()[0::2, :, 1] == parts[0::2, :, 1]).all() and ob.cover_weight is None  # covers as stored
+    assert np.allclose(ob.occluded_weight.numpy()[0::2], [1, 1, 1, 0.1]) and (ob.occluded_weight.numpy()[1::2] == 1).all()
+    with pytest.raises(InputError, match="occluded_unknown_as_negative"):
+        ShardSet([{"path": str(d)}], occluded_unknown_as_negative={"syrip": ["lips"]})
 
 
 @pytest.mark.parametrize("model", ["cribnet", "bmtl"])
@@ -220,6 +228,14 @@ def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, mode
         b = compute_losses(model, out, low, cfg, torch.Generator().manual_seed(0))
     assert a["cov"].item() != pytest.approx(b["cov"].item(), abs=1e-6)  # the weights change the cover term
     assert a["occ"].item() == pytest.approx(b["occ"].item(), abs=1e-9)  # and nothing else
+    occ = ShardSet([{"path": str(shards)}], covered_unknown_as_negative=["t"],
+                   occluded_unknown_as_negative={"t": light}).batch(idx, TINY[model]["input_size"])
+    assert occ.occluded_weight is not None and (occ.parts[:, :, 1] == full.parts[:, :, 1]).all()
+    with torch.no_grad():
+        c = compute_losses(model, out, occ, cfg, torch.Generator().manual_seed(0))
+        c1 = compute_losses(model, out, dataclasses.replace(occ, occluded_weight=None), cfg, torch.Generator().manual_seed(0))
+    assert c["occ"].item() != pytest.approx(c1["occ"].item(), abs=1e-6)  # the weights change the occluded term
+    assert c["cov"].item() == pytest.approx(a["cov"].item(), abs=1e-9)  # the covers' as before
     cfg.covered_unknown_as_negative = {"t": light}
     assert (train(cfg, log=lambda m: None) / "checkpoint.pt").exists()
 

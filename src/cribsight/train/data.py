@@ -29,6 +29,7 @@ class Batch:
     # (N, 4) float weight of each covered label in the cover loss: 1, or the weight given in
     # ``covered_unknown_as_negative`` where an unknown label was read as uncovered; None: all 1
     cover_weight: torch.Tensor | None = None
+    occluded_weight: torch.Tensor | None = None  # the same for the occluded labels (``occluded_unknown_as_negative``)
 
 
 def _names(value) -> set[str]:
@@ -36,9 +37,9 @@ def _names(value) -> set[str]:
     return {value} if isinstance(value, str) else set(value or ())
 
 
-def _parts_by_source(value) -> dict[str, np.ndarray]:
-    """``covered_unknown_as_negative`` as {source: (4,) float over PART_NAMES, the weight of that
-    part's converted labels in the cover loss, 0 = not converted}: a list (or one name) names sources
+def _parts_by_source(value, option: str = "covered_unknown_as_negative") -> dict[str, np.ndarray]:
+    """``covered_unknown_as_negative`` (or ``occluded_unknown_as_negative``) as {source: (4,) float
+    over PART_NAMES, the weight of that part's converted labels in the loss, 0 = not converted}: a list (or one name) names sources
     whose every part is converted at weight 1; a mapping names the parts per source, as a list
     (weight 1) or as {part: weight in (0, 1]}."""
     from ..errors import InputError
@@ -47,7 +48,7 @@ def _parts_by_source(value) -> dict[str, np.ndarray]:
         return {name: np.ones(len(PART_NAMES)) for name in _names(value)}
     out = {}
     for source, parts in value.items():
-        where = f"covered_unknown_as_negative.{source}"
+        where = f"{option}.{source}"
         weights = dict(parts) if isinstance(parts, dict) else {p: 1.0 for p in _names(parts)}
         unknown = set(weights) - set(PART_NAMES)
         if unknown or not weights:
@@ -65,7 +66,8 @@ class ShardSet:
     mixed-dataset sampling)."""
 
     def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None,
-                 covered_unknown_as_negative: list | dict | None = None):
+                 covered_unknown_as_negative: list | dict | None = None,
+                 occluded_unknown_as_negative: list | dict | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = _names(ignore_part_labels)
@@ -74,12 +76,15 @@ class ShardSet:
         # A list of sources converts every part; a mapping {source: [part, ...]} only the parts named.
         # A mapping {source: {part: weight}} also weighs the converted labels in the cover loss.
         self._cover_parts = _parts_by_source(covered_unknown_as_negative)
+        # the same for occluded labels (index 0): SyRIP's are one-sided too (occluded or unknown)
+        self._occ_parts = _parts_by_source(occluded_unknown_as_negative, "occluded_unknown_as_negative")
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
             self.ratios.append(float(s.get("ratio", 1.0)))
         for option, names in (("ignore_part_labels", self.ignore_part_labels),
-                              ("covered_unknown_as_negative", set(self._cover_parts))):
+                              ("covered_unknown_as_negative", set(self._cover_parts)),
+                              ("occluded_unknown_as_negative", set(self._occ_parts))):
             if names:
                 self._check_source_names(option, names)
         r = np.array(self.ratios)
@@ -131,22 +136,24 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
-        cover_weight = None
-        if self._cover_parts or self.ignore_part_labels:
+        weights = [None, None]  # occluded, covered
+        if self._cover_parts or self._occ_parts or self.ignore_part_labels:
             src = self._sources(idx)
-            if self._cover_parts:
-                cov = parts[:, :, 1]  # a view: (N, 4) covered labels
-                none = np.zeros(len(PART_NAMES))
-                weight = np.array([self._cover_parts.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
-                converted = (weight > 0) & (cov == -1)
-                cov[converted] = 0
+            none = np.zeros(len(PART_NAMES))
+            for k, by_source in ((0, self._occ_parts), (1, self._cover_parts)):
+                if not by_source:
+                    continue
+                lab = parts[:, :, k]  # a view: (N, 4) labels
+                weight = np.array([by_source.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
+                converted = (weight > 0) & (lab == -1)
+                lab[converted] = 0
                 if (weight[converted] != 1).any():
-                    cover_weight = torch.from_numpy(np.where(converted, weight, 1.0).astype(np.float32))
+                    weights[k] = torch.from_numpy(np.where(converted, weight, 1.0).astype(np.float32))
             if self.ignore_part_labels:
                 parts[np.array([s in self.ignore_part_labels for s in src], bool)] = -1
         return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
                      torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
-                     torch.from_numpy(face), cover_weight)
+                     torch.from_numpy(face), weights[1], weights[0])
 
 
 def to_heatmap(xy: torch.Tensor, input_size: int, hm_size: int) -> torch.Tensor:

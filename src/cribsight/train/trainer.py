@@ -62,6 +62,8 @@ class TrainConfig:
     # {source: {part: weight in (0, 1]}} also weighs them in the cover loss (a weighted Eq. 6): below 1
     # they pull less than known labels, between not converting and converting fully
     covered_unknown_as_negative: list | dict | None = None
+    # the same for SyRIP's one-sided occluded labels (occluded or unknown, never visible), same forms
+    occluded_unknown_as_negative: list | dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -134,7 +136,9 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
     T = cfg.mc_samples
     if name == "bmtl":
         occ, cov = _bmtl_labels(b.parts)
-        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen)
+        ow = b.occluded_weight  # seed 000's "an eye" and "both eyes" classes: the smaller eye weight
+        ow = None if ow is None else torch.stack([ow[:, 0:2].min(1).values] * 2 + [ow[:, 2], ow[:, 3]], 1)
+        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen, weights=ow)
         cw = b.cover_weight  # seed 000's "eyes" class: the smaller of the two eyes' weights
         cw = None if cw is None else torch.stack([cw[:, 0:2].min(1).values, cw[:, 2], cw[:, 3]], 1)
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen, weights=cw)
@@ -143,7 +147,8 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
         terms["landmarks"] = L.heteroscedastic_mc_loss(out["presence"].reshape(n, -1), out["presence_sigma"].reshape(n, -1),
                                                         pres.reshape(n, -1), T, gen)
     elif "occ" in out:
-        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], b.parts[:, :, 0], T, gen)
+        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], b.parts[:, :, 0], T, gen,
+                                                 weights=b.occluded_weight)
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen,
                                                  weights=b.cover_weight)
     if "eyes" in out:
@@ -341,7 +346,8 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         gen.set_state(state["gen"])
         log(f"resumed at step {step}")
     data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels,
-                    covered_unknown_as_negative=cfg.covered_unknown_as_negative)
+                    covered_unknown_as_negative=cfg.covered_unknown_as_negative,
+                    occluded_unknown_as_negative=cfg.occluded_unknown_as_negative)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
     metrics_csv = out / "metrics.csv"
