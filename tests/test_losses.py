@@ -58,6 +58,22 @@ def test_hetero_mc_weighted_mean_hand_value_masking_and_gradcheck():
     wt = torch.rand(3, 4, dtype=torch.float64) + 0.1
     eps = torch.randn(5, 3, 4, dtype=torch.float64)
     torch.autograd.gradcheck(lambda a, b: L.heteroscedastic_mc_loss(a, b, labels, eps=eps, weights=wt), (g, s))
+    wz = wt.clone()
+    wz[0, 1] = 0.0  # one class weighted out
+    wz[1] = 0.0  # a whole sample weighted out: it contributes nothing
+    torch.autograd.gradcheck(lambda a, b: L.heteroscedastic_mc_loss(a, b, labels, eps=eps, weights=wz), (g, s))
+    g.grad = None
+    L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=wz).backward()
+    assert (g.grad[1] == 0).all() and g.grad[0, 1] == 0
+    # relative within a sample: scaling one sample's weights changes nothing
+    scaled = wt.clone()
+    scaled[2] *= 0.01
+    assert L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=scaled).item() == pytest.approx(
+        L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=wt).item(), abs=1e-12)
+    for bad in (torch.full((3, 4), -1.0, dtype=torch.float64), torch.full((3, 4), math.nan, dtype=torch.float64),
+                torch.ones(4, dtype=torch.float64)):
+        with pytest.raises(ValueError, match="weights"):
+            L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=bad)
 
 
 def test_kdn_nll_uniform_is_categorical():

@@ -200,6 +200,12 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
     for bad in (0, 1.5, -0.1, "high", True):
         with pytest.raises(InputError, match="eye_left"):
             ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": {"eye_left": bad}})
+    for bad in (0.1, True):  # a weight without a part
+        with pytest.raises(InputError, match="a list of part names or a mapping"):
+            ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": bad})
+    known = ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": {"nose": 0.5, "mouth": 0.5, "eye_right": 1}})
+    kb = known.batch(idx, 64)
+    assert (kb.cover_weight.numpy()[0::2] == [1, 1, 1, 0.5]).all()  # the nose's label is known: weight 1
     occ = ShardSet([{"path": str(d)}], occluded_unknown_as_negative={"syrip": {"mouth": 0.1}})
     ob = occ.batch(idx, 64)
     assert (ob.parts.numpy()[0::2, :, 0] == [1, 1, 0, 0]).all()  # the mouth's unknown occluded label -> 0
@@ -236,6 +242,22 @@ def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, mode
         c1 = compute_losses(model, out, dataclasses.replace(occ, occluded_weight=None), cfg, torch.Generator().manual_seed(0))
     assert c["occ"].item() != pytest.approx(c1["occ"].item(), abs=1e-6)  # the weights change the occluded term
     assert c["cov"].item() == pytest.approx(a["cov"].item(), abs=1e-9)  # the covers' as before
+    if model == "bmtl":  # seed 000's classes: the eyes' cover takes the smaller eye weight
+        import dataclasses as dc
+
+        from cribsight.train import losses as L
+        from cribsight.train.trainer import _bmtl_labels
+
+        cw = torch.tensor([[0.2, 0.6, 1.0, 0.5]]).repeat(24, 1)
+        hand = dc.replace(full, cover_weight=cw)
+        with torch.no_grad():
+            got = compute_losses(model, out, hand, cfg, torch.Generator().manual_seed(0))["cov"]
+            _, cov3 = _bmtl_labels(full.parts)
+            gen = torch.Generator().manual_seed(0)
+            L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], _bmtl_labels(full.parts)[0], cfg.mc_samples, gen)
+            want = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov3, cfg.mc_samples, gen,
+                                             weights=torch.tensor([[0.2, 1.0, 0.5]]).repeat(24, 1))
+        assert got.item() == pytest.approx(want.item(), abs=1e-9)
     cfg.covered_unknown_as_negative = {"t": light}
     assert (train(cfg, log=lambda m: None) / "checkpoint.pt").exists()
 

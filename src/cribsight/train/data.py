@@ -49,10 +49,12 @@ def _parts_by_source(value, option: str = "covered_unknown_as_negative") -> dict
     out = {}
     for source, parts in value.items():
         where = f"{option}.{source}"
+        if not isinstance(parts, (dict, list, tuple, str)):
+            raise InputError(where, "a list of part names or a mapping {part: weight}", repr(parts))
         weights = dict(parts) if isinstance(parts, dict) else {p: 1.0 for p in _names(parts)}
         unknown = set(weights) - set(PART_NAMES)
         if unknown or not weights:
-            raise InputError(where, f"part names from {', '.join(PART_NAMES)}",
+            raise InputError(where, f"part names (a list, or {{part: weight}}) from {', '.join(PART_NAMES)}",
                              ", ".join(sorted(map(str, unknown))) if unknown else "no parts")
         for part, w in weights.items():
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:

@@ -21,8 +21,12 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     sigmoid(2 f) (``analyze.decode.probability_with_sigma``), not sigmoid(f) as the seed's Eq. 4 reads.
     ``weights`` (N, c) >= 0 turns the mean over classes into a weighted one,
     L = -log( 1/T sum_t sum_i w_i exp(term_ti) / sum_i w_i ), over the known classes; all ones is
-    Eq. 6 itself and a zero weight masks a class out like an unknown label. It lets labels that are
-    only probably right (``covered_unknown_weight``) count less than known ones.
+    Eq. 6 itself and a zero weight masks a class out like an unknown label. The weights are relative
+    *within a sample*: scaling all of a sample's weights changes neither its loss nor its gradient,
+    and every sample with a known class counts alike in the batch mean. So a label weighted below 1
+    counts less than the same sample's weight-1 labels (``covered_unknown_as_negative: {source: {part:
+    weight}}``, where the converted eyes weigh less than the same crop's nose and mouth), and a
+    sample whose known labels all share one weight trains as if they were all 1.
     """
     N, c = logits.shape
     sigma = F.softplus(sigma_raw)
@@ -33,6 +37,10 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     term = sign * y_hat - torch.logaddexp(-y_hat, y_hat)  # log of the probability of the true class
     w = (labels >= 0).to(logits.dtype)
     if weights is not None:
+        if weights.shape != labels.shape:
+            raise ValueError(f"weights: expected shape {tuple(labels.shape)} (one per label), found {tuple(weights.shape)}")
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()):
+            raise ValueError("weights: expected finite values >= 0, found negative or non-finite ones")
         w = w * weights.to(logits.dtype)
     use = w > 0
     term = torch.where(use[None].expand_as(term), term + torch.log(torch.where(use, w, 1.0))[None],

@@ -59,8 +59,9 @@ class TrainConfig:
     ignore_part_labels: list | None = None
     # sources whose unknown cover labels read as uncovered (positive-unlabelled, docs/models.md v2.6):
     # a list converts every part, a mapping {source: [part, ...]} only the parts named (v2.7), and
-    # {source: {part: weight in (0, 1]}} also weighs them in the cover loss (a weighted Eq. 6): below 1
-    # they pull less than known labels, between not converting and converting fully
+    # {source: {part: weight in (0, 1]}} also weighs them in the cover loss (a weighted Eq. 6). The
+    # weights are relative within a crop (losses.heteroscedastic_mc_loss): below 1 a label pulls less
+    # than the same crop's weight-1 labels; a crop whose known labels share one weight trains as at 1
     covered_unknown_as_negative: list | dict | None = None
     # the same for SyRIP's one-sided occluded labels (occluded or unknown, never visible), same forms
     occluded_unknown_as_negative: list | dict | None = None
