@@ -3,6 +3,7 @@ and resumption, and the runtime decoding of an exported CribNet."""
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -344,6 +345,17 @@ def test_export_records_where_a_fine_tuned_run_started(tmp_path):
 
     assert entry["fine_tuned_from"]["sha256"] == hashlib.sha256((first / "checkpoint.pt").read_bytes()).hexdigest()
     assert _how_trained(entry).startswith("cribsight train, 2 steps, then 3 steps training only parts from")
+
+
+
+def test_manifest_paths_are_relative_inside_the_working_directory(tmp_path, monkeypatch):
+    from cribsight.train.trainer import _shown_path
+
+    (tmp_path / "work" / "runs" / "r").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    assert _shown_path(tmp_path / "work" / "runs" / "r") == str(Path("runs") / "r")
+    assert _shown_path(Path("runs/r")) == str(Path("runs") / "r")
+    assert _shown_path(tmp_path / "elsewhere" / "checkpoint.pt") == "checkpoint.pt"  # no machine path
 
 
 def test_synthetic_benchmark_scores_an_exported_model(tmp_path):

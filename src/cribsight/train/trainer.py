@@ -476,6 +476,15 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
     return out_path
 
 
+def _shown_path(path: Path) -> str:
+    """A path for a manifest: relative to the working directory when inside it, else its name (an
+    absolute path would name the machine it was exported on)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
+
+
 def _fine_tuned_from(cfg: dict) -> dict | None:
     """Where a fine-tuned run (its resolved ``config.yaml``) started, from ``init_from``: that
     checkpoint (relative to the working directory when inside it, else its file name), its sha256
@@ -486,12 +495,8 @@ def _fine_tuned_from(cfg: dict) -> dict | None:
     if not cfg.get("init_from"):
         return None
     init = Path(cfg["init_from"])
-    try:
-        shown = str(init.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        shown = init.name
     found = init.is_file()
-    return {"checkpoint": shown, "sha256": sha256_file(init) if found else None,
+    return {"checkpoint": _shown_path(init), "sha256": sha256_file(init) if found else None,
             "steps": torch.load(init, weights_only=False).get("step") if found else None,
             "train_only": cfg.get("train_only")}
 
@@ -523,7 +528,7 @@ def install_weights(onnx_path: Path, run: Path) -> Path:
     entry.update({
         "sha256": sha256_file(dest),  # what the runtime checks it against
         "source": f"trained by cribsight ({_how_trained(entry)}) on data-engine shards; "
-                  f"config: {cfg.get('model')} {json.dumps(cfg.get('model_config'))}",
+                  f"config: {cfg.get('model')} {json.dumps(cfg.get('model_config'))}; run: {_shown_path(Path(run))}",
         "training_data": "UTKFace, face-mask images, SyRIP, AFLW2000-3D sample (../shared/data) with teacher labels "
                          "and synthetic occluders; see MODEL_CARD_cribnet.md",
         "license": "research and non-commercial use only (trained on non-commercial data)",
