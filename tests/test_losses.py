@@ -70,6 +70,16 @@ def test_hetero_mc_weighted_mean_hand_value_masking_and_gradcheck():
     scaled[2] *= 0.01
     assert L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=scaled).item() == pytest.approx(
         L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=wt).item(), abs=1e-12)
+    # across samples: a sample's loss scaled by its labels' mean weight (hand value on one sample)
+    one = torch.tensor([[0.5, -1.0]], dtype=torch.float64)
+    tiny = torch.full_like(one, -50.0)
+    lab = torch.tensor([[1, -1]])
+    base = L.heteroscedastic_mc_loss(one, tiny, lab, T=2).item()
+    assert L.heteroscedastic_mc_loss(one, tiny, lab, T=2, weights=torch.tensor([[0.1, 1.0]], dtype=torch.float64),
+                                     across_samples=True).item() == pytest.approx(0.1 * base, abs=1e-12)
+    assert L.heteroscedastic_mc_loss(g, s, labels, eps=eps, weights=torch.ones_like(wt), across_samples=True).item() == \
+        pytest.approx(L.heteroscedastic_mc_loss(g, s, labels, eps=eps).item(), abs=1e-12)  # weights 1: Eq. 6
+    torch.autograd.gradcheck(lambda a, b: L.heteroscedastic_mc_loss(a, b, labels, eps=eps, weights=wz, across_samples=True), (g, s))
     for bad in (torch.full((3, 4), -1.0, dtype=torch.float64), torch.full((3, 4), math.nan, dtype=torch.float64),
                 torch.ones(4, dtype=torch.float64)):
         with pytest.raises(ValueError, match="weights"):

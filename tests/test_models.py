@@ -243,6 +243,11 @@ def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, mode
         c1 = compute_losses(model, out, dataclasses.replace(occ, occluded_weight=None), cfg, torch.Generator().manual_seed(0))
     assert c["occ"].item() != pytest.approx(c1["occ"].item(), abs=1e-6)  # the weights change the occluded term
     assert c["cov"].item() == pytest.approx(a["cov"].item(), abs=1e-9)  # the covers' as before
+    across = dataclasses.replace(cfg, label_weights_across_crops=["occ"])
+    with torch.no_grad():
+        d = compute_losses(model, out, occ, across, torch.Generator().manual_seed(0))
+    assert d["occ"].item() < c["occ"].item()  # crops of converted labels at 0.1 now count less
+    assert d["cov"].item() == pytest.approx(c["cov"].item(), abs=1e-9)  # only the term named
     if model == "bmtl":  # seed 000's classes: the eyes' cover takes the smaller eye weight
         import dataclasses as dc
 
@@ -261,6 +266,10 @@ def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, mode
         assert got.item() == pytest.approx(want.item(), abs=1e-9)
     cfg.covered_unknown_as_negative = {"t": light}
     assert (train(cfg, log=lambda m: None) / "checkpoint.pt").exists()
+    from cribsight.errors import InputError
+
+    with pytest.raises(InputError, match="label_weights_across_crops"):
+        train(dataclasses.replace(cfg, label_weights_across_crops=["landmarks"]), log=lambda m: None)
 
 
 @pytest.mark.parametrize("model", sorted(REGISTRY))

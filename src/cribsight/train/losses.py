@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, labels: torch.Tensor, T: int = 25,
                             generator: torch.Generator | None = None, eps: torch.Tensor | None = None,
-                            weights: torch.Tensor | None = None) -> torch.Tensor:
+                            weights: torch.Tensor | None = None, across_samples: bool = False) -> torch.Tensor:
     """Seed 000 Eq. 5-6, per sample, averaged over the batch.
 
     logits f (N, c), sigma = softplus(sigma_raw) (N, c), labels (N, c) in {0, 1, -1 unknown}.
@@ -27,6 +27,10 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     counts less than the same sample's weight-1 labels (``covered_unknown_as_negative: {source: {part:
     weight}}``, where the converted eyes weigh less than the same crop's nose and mouth), and a
     sample whose known labels all share one weight trains as if they were all 1.
+    ``across_samples``: each sample's loss is also scaled by the mean weight of its known labels
+    (sum_i w_i / its number of known labels) before the batch mean (still over the samples with a
+    known label), so a sample whose labels all weigh 0.1 counts a tenth of one at weight 1. With all
+    weights 1 it is the same loss.
     """
     N, c = logits.shape
     sigma = F.softplus(sigma_raw)
@@ -49,6 +53,9 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     lse = torch.logsumexp(term.permute(1, 0, 2).reshape(N, -1), dim=1)  # over t and i
     per = -(lse - torch.log(torch.where(total > 0, total, 1.0) * eps.shape[0]))
     per = torch.where(total > 0, per, torch.zeros_like(per))
+    if across_samples:
+        n_known = (labels >= 0).sum(1).to(logits.dtype)
+        per = per * total / n_known.clamp(min=1)
     return per.sum() / max(1, int((total > 0).sum()))
 
 

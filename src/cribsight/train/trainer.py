@@ -65,6 +65,10 @@ class TrainConfig:
     covered_unknown_as_negative: list | dict | None = None
     # the same for SyRIP's one-sided occluded labels (occluded or unknown, never visible), same forms
     occluded_unknown_as_negative: list | dict | None = None
+    # loss terms ("occ", "cov") whose label weights also act across crops: a crop's loss is scaled by
+    # its known labels' mean weight (losses.heteroscedastic_mc_loss across_samples), so a crop whose
+    # converted labels all weigh 0.1 counts a tenth of a crop at weight 1 (v2.13)
+    label_weights_across_crops: list | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -135,23 +139,26 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
         w = b.loc_known & (b.visible > 0)
         terms["projection"] = L.projection_loss(out["pose6_proj"], mean_face_68(), b.landmarks / S, w) * 10
     T = cfg.mc_samples
+    across = set(cfg.label_weights_across_crops or ())
     if name == "bmtl":
         occ, cov = _bmtl_labels(b.parts)
         ow = b.occluded_weight  # seed 000's "an eye" and "both eyes" classes: the smaller eye weight
         ow = None if ow is None else torch.stack([ow[:, 0:2].min(1).values] * 2 + [ow[:, 2], ow[:, 3]], 1)
-        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen, weights=ow)
+        terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen, weights=ow,
+                                                 across_samples="occ" in across)
         cw = b.cover_weight  # seed 000's "eyes" class: the smaller of the two eyes' weights
         cw = None if cw is None else torch.stack([cw[:, 0:2].min(1).values, cw[:, 2], cw[:, 3]], 1)
-        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen, weights=cw)
+        terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen, weights=cw,
+                                                 across_samples="cov" in across)
         pres = _presence_maps(b, out["presence"].shape[-1])
         n = pres.shape[0]
         terms["landmarks"] = L.heteroscedastic_mc_loss(out["presence"].reshape(n, -1), out["presence_sigma"].reshape(n, -1),
                                                         pres.reshape(n, -1), T, gen)
     elif "occ" in out:
         terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], b.parts[:, :, 0], T, gen,
-                                                 weights=b.occluded_weight)
+                                                 weights=b.occluded_weight, across_samples="occ" in across)
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], b.parts[:, :, 1], T, gen,
-                                                 weights=b.cover_weight)
+                                                 weights=b.cover_weight, across_samples="cov" in across)
     if "eyes" in out:
         terms["eyes"] = L.heteroscedastic_mc_loss(out["eyes"], out["eyes_sigma"], b.eyes_open[:, None], T, gen)
     if "face" in out:  # non-face crops: every other term but the (empty) occluder mask masks them out
@@ -317,6 +324,11 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     the schedule, so a long run can be done in pieces on a CPU budget."""
     import yaml
 
+    unknown_terms = set(cfg.label_weights_across_crops or ()) - {"occ", "cov"}
+    if unknown_terms:
+        from ..errors import InputError
+
+        raise InputError("label_weights_across_crops", "loss terms from occ, cov", ", ".join(sorted(map(str, unknown_terms))))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
