@@ -275,6 +275,8 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     assert r["visible_face_recall_ci95"] == [pytest.approx(2 / (2 + M.Z95 ** 2)), 1.0]  # Wilson 2 of 2: n / (n + z^2)
     assert r["turned_away_or_face_down"] == 1 and r["all_clear_rate_when_turned_away"] == 1.0
     assert r["all_clear_rate_when_turned_away_ci95"] == M.wilson_interval(1, 1)
+    assert r["all_clear_by_label"] == {"turned_away": {"all_clear": 1, "scored": 1, "rate_ci95": M.wilson_interval(1, 1)}}
+    assert r["all_clear_files"] == ["c.jpg"]
     # b's uncovered mouth reported covered at 0.6 >= 0.5: a false alarm; a's covered mouth found (0.8)
     assert r["mouth_covered_false_alarm_rate"] == 1.0 and r["mouth_covered_recall"] == 1.0
     assert r["mouth_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 1)

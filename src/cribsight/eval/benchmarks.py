@@ -537,6 +537,8 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     rows = read_dev_labels(labels)
     vis_found = vis_n = 0
     away_n = away_clear = 0
+    away_by = {}  # our label (turned_away / face_down) -> [all clear, scored]
+    away_clear_files = []
     eye_s, eye_y, hid_s, hid_y = [], [], [], []
     # per label of ours, the parts whose P(covered) scores it (the eyes': the higher eye)
     cover_parts = {"mouth": ("mouth",), "eyes": ("eye_left", "eye_right"), "nose": ("nose",)}
@@ -580,12 +582,16 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                     eye_y.append(r["eyes"] == "open")
         else:
             away_n += 1
+            by = away_by.setdefault(r["face"], [0, 0])
+            by[1] += 1
             if face is not None:
                 p = face.parts
                 nose = None if not p else p["nose"].occluded
                 mouth = None if not p else p["mouth"].occluded
                 if nose is None or mouth is None or (nose < 0.5 and mouth < 0.5):
                     away_clear += 1
+                    by[0] += 1
+                    away_clear_files.append(r["file_name"])
     mouth_s, mouth_y = cover["mouth"]
     return {
         "benchmark": "syrip-dev", "images": len(rows),
@@ -604,6 +610,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
         "turned_away_or_face_down": away_n, "all_clear_rate_when_turned_away": away_clear / away_n if away_n else None,
         "all_clear_rate_when_turned_away_ci95": wilson_interval(away_clear, away_n),
+        # the same per label (face down into a surface is the dangerous case), and which images
+        "all_clear_by_label": {k: {"all_clear": v[0], "scored": v[1], "rate_ci95": wilson_interval(v[0], v[1])}
+                               for k, v in sorted(away_by.items())},
+        "all_clear_files": away_clear_files,
         "failed": failed,
     }
 
