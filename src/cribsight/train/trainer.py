@@ -142,12 +142,9 @@ def compute_losses(name: str, out: dict, b: Batch, cfg: TrainConfig, gen: torch.
     across = set(cfg.label_weights_across_crops or ())
     if name == "bmtl":
         occ, cov = _bmtl_labels(b.parts)
-        ow = b.occluded_weight  # seed 000's "an eye" and "both eyes" classes: the smaller eye weight
-        ow = None if ow is None else torch.stack([ow[:, 0:2].min(1).values] * 2 + [ow[:, 2], ow[:, 3]], 1)
+        ow, cw = _bmtl_weights(b.occluded_weight, b.cover_weight)
         terms["occ"] = L.heteroscedastic_mc_loss(out["occ"], out["occ_sigma"], occ, T, gen, weights=ow,
                                                  across_samples="occ" in across)
-        cw = b.cover_weight  # seed 000's "eyes" class: the smaller of the two eyes' weights
-        cw = None if cw is None else torch.stack([cw[:, 0:2].min(1).values, cw[:, 2], cw[:, 3]], 1)
         terms["cov"] = L.heteroscedastic_mc_loss(out["cov"], out["cov_sigma"], cov, T, gen, weights=cw,
                                                  across_samples="cov" in across)
         pres = _presence_maps(b, out["presence"].shape[-1])
@@ -175,6 +172,17 @@ def _bmtl_labels(parts: torch.Tensor):
     ec = parts[:, 0:2, 1]
     eyes_cov = torch.where((ec == 1).all(1), 1, torch.where((ec == 0).all(1), 0, -1))
     cov = torch.stack([eyes_cov, parts[:, 2, 1], parts[:, 3, 1]], 1)
+    return occ, cov
+
+
+def _bmtl_weights(occluded: torch.Tensor | None, covered: torch.Tensor | None):
+    """Our per-part label weights (N, 4) -> seed 000's classes, as ``_bmtl_labels`` maps the labels:
+    a class made of both eyes takes the smaller eye weight. None stays None (all weights 1)."""
+    def eyes(w):
+        return w[:, 0:2].min(1).values
+
+    occ = None if occluded is None else torch.stack([eyes(occluded)] * 2 + [occluded[:, 2], occluded[:, 3]], 1)
+    cov = None if covered is None else torch.stack([eyes(covered), covered[:, 2], covered[:, 3]], 1)
     return occ, cov
 
 
