@@ -39,7 +39,8 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     y_hat = logits[None] + sigma[None] * eps  # (T, N, c)
     sign = torch.where(labels == 1, 1.0, -1.0).to(logits.dtype)[None]
     term = sign * y_hat - torch.logaddexp(-y_hat, y_hat)  # log of the probability of the true class
-    w = (labels >= 0).to(logits.dtype)
+    known = labels >= 0
+    w = known.to(logits.dtype)
     if weights is not None:
         if weights.shape != labels.shape:
             raise ValueError(f"weights: expected shape {tuple(labels.shape)} (one per label), found {tuple(weights.shape)}")
@@ -53,9 +54,8 @@ def heteroscedastic_mc_loss(logits: torch.Tensor, sigma_raw: torch.Tensor, label
     lse = torch.logsumexp(term.permute(1, 0, 2).reshape(N, -1), dim=1)  # over t and i
     per = -(lse - torch.log(torch.where(total > 0, total, 1.0) * eps.shape[0]))
     per = torch.where(total > 0, per, torch.zeros_like(per))
-    if across_samples:
-        n_known = (labels >= 0).sum(1).to(logits.dtype)
-        per = per * total / n_known.clamp(min=1)
+    if across_samples:  # scaled by the mean weight of the sample's known labels
+        per = per * total / known.sum(1).clamp(min=1).to(logits.dtype)
     return per.sum() / max(1, int((total > 0).sum()))
 
 
