@@ -536,7 +536,6 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     kps = {a["image_id"]: np.asarray(a["keypoints"], np.float64).reshape(-1, 3)[:5] for a in ann["annotations"]}
     rows = read_dev_labels(labels)
     vis_found = vis_n = 0
-    away_n = away_clear = 0
     away_by = {}  # our label (turned_away / face_down) -> [all clear, scored]
     away_clear_files = []
     eye_s, eye_y, hid_s, hid_y = [], [], [], []
@@ -581,7 +580,6 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                     eye_s.append(face.eyes_open.p)
                     eye_y.append(r["eyes"] == "open")
         else:
-            away_n += 1
             by = away_by.setdefault(r["face"], [0, 0])
             by[1] += 1
             if face is not None:
@@ -589,10 +587,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                 nose = None if not p else p["nose"].occluded
                 mouth = None if not p else p["mouth"].occluded
                 if nose is None or mouth is None or (nose < 0.5 and mouth < 0.5):
-                    away_clear += 1
                     by[0] += 1
                     away_clear_files.append(r["file_name"])
     mouth_s, mouth_y = cover["mouth"]
+    away_clear, away_n = (sum(v[k] for v in away_by.values()) for k in (0, 1))
     return {
         "benchmark": "syrip-dev", "images": len(rows),
         "visible_faces": vis_n, "visible_face_recall": vis_found / vis_n if vis_n else None,
