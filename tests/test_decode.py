@@ -52,6 +52,49 @@ def test_windowed_mode_matches_full_grid_reference():
     assert np.allclose(y, _reference_mode(lg), atol=1e-3)
 
 
+def _reference_decode(logits, s, iters=10, r=4):
+    """The decode written out plainly: start pixel from OpenCV's Gaussian blur of pi, mean-shift
+    with 2-D kernel weights on the window, Eq. 5's covariance summed over every pixel."""
+    import cv2
+
+    K, H, W = logits.shape
+    pi = softmax2d(logits)
+    ys, xs, covs = [], [], []
+    for k in range(K):
+        sm = cv2.GaussianBlur(pi[k], (0, 0), s, borderType=cv2.BORDER_CONSTANT)
+        y0, x0 = divmod(int(sm.argmax()), W)
+        cells = [(x, y) for y in range(y0 - r, y0 + r + 1) for x in range(x0 - r, x0 + r + 1) if 0 <= x < W and 0 <= y < H]
+        mu = np.array(cells, float)
+        p = np.array([pi[k, y, x] for x, y in cells])
+        m = np.array([x0, y0], float)
+        for _ in range(iters):
+            w = p * np.exp(-0.5 * ((m - mu) ** 2).sum(1) / s ** 2)
+            m = w @ mu / w.sum()
+        cov = s ** 2 * np.eye(2)
+        for y in range(H):
+            for x in range(W):
+                d = m - (x, y)
+                cov = cov + pi[k, y, x] * np.outer(d, d)
+        ys.append(m)
+        covs.append(cov)
+    covs = np.array(covs)
+    return np.array(ys), covs, np.linalg.det(covs) ** 0.25
+
+
+@pytest.mark.parametrize("s", [0.5, 1.0, 1.7])
+def test_decode_equals_the_plain_computation(s):
+    rng = np.random.default_rng(3)
+    H, W = 11, 14
+    gy, gx = np.mgrid[0:H, 0:W]
+    lg = [rng.normal(size=(H, W)) * 3]  # noise: many local maxima
+    lg.append(-((gx - 0.4) ** 2 + (gy - 9.7) ** 2) / 3.0)  # a peak at the border: the window is clipped
+    lg.append(-((gx - 6.3) ** 2 + (gy - 4.8) ** 2) / 2.0 + 0.5 * rng.normal(size=(H, W)))
+    lg = np.array(lg)
+    y, cov, sig = kdn_decode(lg, s)
+    ry, rcov, rsig = _reference_decode(lg, s, r=max(4, math.ceil(4 * s)))
+    assert np.allclose(y, ry, atol=1e-10) and np.allclose(cov, rcov, atol=1e-10) and np.allclose(sig, rsig, atol=1e-10)
+
+
 def test_flat_map_has_large_sigma():
     _, _, sig = kdn_decode(np.zeros((1, 16, 16)), 1.0)
     # a flat density has no single mode (any interior point is one); the spread about it is at

@@ -24,42 +24,60 @@ def softmax2d(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(-1, keepdims=True)).reshape(logits.shape)
 
 
+def _gaussian_band(n: int, kernel_sigma: float) -> np.ndarray:
+    """(n, n) matrix that convolves a length-n signal with the normalised Gaussian of std
+    ``kernel_sigma`` truncated at 4 sigma (OpenCV's float64 kernel length), zero outside the signal."""
+    import cv2
+
+    ksize = int(round(kernel_sigma * 8 + 1)) | 1
+    g = cv2.getGaussianKernel(ksize, kernel_sigma, cv2.CV_64F).ravel()
+    half = ksize // 2
+    d = np.arange(n)[:, None] - np.arange(n)[None, :]
+    return np.where(np.abs(d) <= half, g[np.clip(d + half, 0, ksize - 1)], 0.0)
+
+
 def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10, window: int = 4):
     """(K, H, W) logits -> (mode (K, 2) xy in heatmap pixels, cov (K, 2, 2), sigma (K,) pixels).
 
-    The mean-shift runs on a (2 r + 1)^2 neighbourhood of the start pixel, r = max(``window``,
-    ceil(4 ``kernel_sigma``)): kernel weights beyond 4 sigma are below exp(-8) of the centre's. The
-    covariance uses the whole map."""
-    import cv2
-
+    The start pixel is the best of pi smoothed by the Gaussian kernel (separable, as two matrix
+    products; zero outside the map). The mean-shift runs on a (2 r + 1)^2 neighbourhood of the start
+    pixel, r = max(``window``, ceil(4 ``kernel_sigma``)): kernel weights beyond 4 sigma are below
+    exp(-8) of the centre's; the kernel is separable, so each step needs 2 (2 r + 1) exponentials per
+    landmark, not (2 r + 1)^2. The covariance uses the whole map (its first and second moments from
+    one matrix product)."""
     K, H, W = logits.shape
     pi = softmax2d(logits)
-    smooth = cv2.GaussianBlur(np.ascontiguousarray(pi.transpose(1, 2, 0), np.float64), (0, 0), kernel_sigma,
-                              borderType=cv2.BORDER_CONSTANT)
-    smooth = smooth.reshape(H * W, K) if K > 1 else smooth.reshape(H * W, 1)
-    flat = smooth.argmax(0)
+    smooth = _gaussian_band(H, kernel_sigma) @ pi @ _gaussian_band(W, kernel_sigma).T
+    flat = smooth.reshape(K, -1).argmax(1)
     y0, x0 = flat // W, flat % W
     r = max(window, math.ceil(4 * kernel_sigma))
-    dy, dx = np.mgrid[-r:r + 1, -r:r + 1]
-    yy = np.clip(y0[:, None] + dy.ravel()[None], 0, H - 1)  # (K, w^2); clipped cells repeat the border, so
-    xx = np.clip(x0[:, None] + dx.ravel()[None], 0, W - 1)  # weight only the unclipped ones
-    valid = (y0[:, None] + dy.ravel()[None] == yy) & (x0[:, None] + dx.ravel()[None] == xx)
-    P = pi.reshape(K, -1)
-    pw = np.take_along_axis(P, yy * W + xx, 1) * valid
-    mu = np.stack([xx, yy], -1).astype(np.float64)  # (K, w^2, 2)
+    off = np.arange(-r, r + 1)
+    ys, xs = y0[:, None] + off, x0[:, None] + off  # (K, w) window rows and columns
+    vy, vx = (ys >= 0) & (ys < H), (xs >= 0) & (xs < W)  # cells off the map weigh nothing
+    pw = pi[np.arange(K)[:, None, None], np.clip(ys, 0, H - 1)[:, :, None], np.clip(xs, 0, W - 1)[:, None, :]]
+    pw = pw * (vy[:, :, None] & vx[:, None, :])  # (K, w, w)
+    ys, xs = ys.astype(np.float64), xs.astype(np.float64)
     y = np.stack([x0, y0], 1).astype(np.float64)
+    c = -0.5 / kernel_sigma ** 2
     for _ in range(iters):
-        d2 = ((y[:, None, :] - mu) ** 2).sum(-1)
-        w = pw * np.exp(-0.5 * d2 / kernel_sigma ** 2)
-        ws = w.sum(1, keepdims=True)
-        y = np.where(ws > 1e-300, np.einsum("kn,kni->ki", w, mu) / np.maximum(ws, 1e-300), y)
+        ey = np.exp(c * (y[:, 1:2] - ys) ** 2)  # (K, w)
+        ex = np.exp(c * (y[:, 0:1] - xs) ** 2)
+        wy = np.einsum("kab,kb->ka", pw, ex)  # sum over columns of pi * N_x, per row
+        ws = np.einsum("ka,ka->k", wy, ey)
+        sx = np.einsum("ka,kab,kb->k", ey, pw, ex * xs)
+        sy = np.einsum("ka,ka->k", wy, ey * ys)
+        ok = ws > 1e-300
+        den = np.where(ok, ws, 1.0)
+        y = np.where(ok[:, None], np.stack([sx / den, sy / den], 1), y)
     gy, gx = np.mgrid[0:H, 0:W]
-    grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float64)  # (HW, 2)
-    m1 = P @ grid  # E[mu]
-    m2 = np.einsum("kn,ni,nj->kij", P, grid, grid)  # E[mu mu^T]
-    cov = m2 - y[:, :, None] * m1[:, None, :] - m1[:, :, None] * y[:, None, :] + y[:, :, None] * y[:, None, :]
-    cov = cov + kernel_sigma ** 2 * np.eye(2)
-    sigma = np.maximum(np.linalg.det(cov), 0) ** 0.25
+    gx, gy = gx.ravel().astype(np.float64), gy.ravel().astype(np.float64)
+    m = pi.reshape(K, -1) @ np.stack([gx, gy, gx * gx, gx * gy, gy * gy], 1)  # E[x], E[y], E[xx], E[xy], E[yy]
+    mx, my = y[:, 0], y[:, 1]
+    cxx = m[:, 2] - 2 * mx * m[:, 0] + mx * mx + kernel_sigma ** 2
+    cyy = m[:, 4] - 2 * my * m[:, 1] + my * my + kernel_sigma ** 2
+    cxy = m[:, 3] - mx * m[:, 1] - my * m[:, 0] + mx * my
+    cov = np.stack([np.stack([cxx, cxy], 1), np.stack([cxy, cyy], 1)], 1)
+    sigma = np.maximum(cxx * cyy - cxy * cxy, 0) ** 0.25
     return y, cov, sigma
 
 
