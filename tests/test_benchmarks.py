@@ -291,6 +291,12 @@ def test_syrip_dev_scoring_hand_values(syrip_dir, tmp_path):
     # noses labelled uncovered: a's at 0.1 (no alarm), b's at 0.6 (an alarm)
     assert r["nose_covered_false_alarm_rate"] == 0.5 and r["nose_covered_false_alarm_rate_ci95"] == M.wilson_interval(1, 2)
     assert r["nose_covered_recall"] is None
+    # b's uncovered eyes (at 0.6) split by whether we saw them: closed, so 'seen'; a's are covered, not counted
+    assert r["eyes_covered_when_uncovered_seen_rate"] == 1.0 and r["eyes_covered_when_uncovered_seen_scored"] == 1
+    assert r["eyes_covered_when_uncovered_not_seen_scored"] == 0 and r["eyes_covered_when_uncovered_not_seen_rate"] is None
+    labels.write_text(labels.read_text().replace("b.jpg,visible,,closed", "b.jpg,visible,,unknown"))
+    r = B.syrip_dev(syrip_dir, B.predictions_from_jsonl(f), labels=labels)
+    assert r["eyes_covered_when_uncovered_not_seen_rate"] == 1.0 and r["eyes_covered_when_uncovered_seen_scored"] == 0
 
 
 def test_syrip_dev_auroc_is_null_with_one_class_scored(syrip_dir, tmp_path):

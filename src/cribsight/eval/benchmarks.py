@@ -527,7 +527,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     visible faces' noses / mouths our labels call uncovered that come out occluded at 0.5
     (``nose_occluded_when_uncovered_rate``, ``mouth_...``: an upper bound on false 'occluded', since
     a profile can hide a part nothing covers). The same two rates at 0.5 for the other covers:
-    ``eyes_covered_*`` (either eye's P(covered), against our 'eyes' label) and ``nose_covered_*``."""
+    ``eyes_covered_*`` (either eye's P(covered), against our 'eyes' label) and ``nose_covered_*``. The
+    eye-cover false alarms split by whether we could see the eyes (labelled open or closed:
+    ``eyes_covered_when_uncovered_seen_rate``) or not (eyes 'unknown', mostly infants looking down,
+    the eyes hidden by their own head: ``..._not_seen_rate``)."""
     from .metrics import auroc_interval
 
     root = require(Path(data_dir), "syrip")
@@ -543,6 +546,7 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
     cover_parts = {"mouth": ("mouth",), "eyes": ("eye_left", "eye_right"), "nose": ("nose",)}
     cover = {label: ([], []) for label in cover_parts}  # P(covered) and our label
     occ_when_uncovered = {"nose": [], "mouth": []}  # P(occluded) of parts our labels call uncovered
+    eye_cover_by_sight = {"seen": [], "not_seen": []}  # P(eyes covered) where nothing covers them, by our eyes label
     failed = []
     for r in progress(rows):
         try:
@@ -569,6 +573,9 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
                     if None not in values:  # another system's predictions may leave a part out
                         cover[label][0].append(max(values))
                         cover[label][1].append(label in r["covered"])
+                        if label == "eyes" and "eyes" not in r["covered"]:
+                            sight = "seen" if r["eyes"] in ("open", "closed") else "not_seen"
+                            eye_cover_by_sight[sight].append(max(values))
                 for part, values in occ_when_uncovered.items():
                     if face.parts and face.parts[part].occluded is not None and part not in r["covered"]:
                         values.append(face.parts[part].occluded)
@@ -603,6 +610,10 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
         **_rates_at(hid_s, hid_y, 0.5, "mouth_landmarks_hidden"),
         **{k: v for part, values in occ_when_uncovered.items()
            for k, v in _share_at(values, 0.5, f"{part}_occluded_when_uncovered").items()},
+        # eyes nothing covers, split by whether we could see them (open / closed) or not (eyes
+        # 'unknown': mostly infants looking down, the eyes hidden by the head itself)
+        **{k: v for sight, values in eye_cover_by_sight.items()
+           for k, v in _share_at(values, 0.5, f"eyes_covered_when_uncovered_{sight}").items()},
         "eyes_open_auroc": _auroc_or_none(eye_s, eye_y),
         "eyes_open_auroc_ci95": auroc_interval(eye_s, eye_y) if eye_s else None,
         "eyes_closed_scored": int(len(eye_y) - sum(eye_y)), "eyes_scored": len(eye_s),
