@@ -216,6 +216,43 @@ def test_covered_unknown_as_negative_reads_the_named_sources_unknown_covers_as_u
         ShardSet([{"path": str(d)}], occluded_unknown_as_negative={"syrip": ["lips"]})
 
 
+def test_covered_unknown_pitched_down_reweighs_converted_covers_of_crops_looking_down(tmp_path):
+    from cribsight.errors import InputError
+    from cribsight.train.data import ShardSet
+
+    d = _shards(tmp_path)
+    z = dict(np.load(d / "shard-00000.npz"))
+    z["source"] = np.array(["syrip", "utkface"] * 12)
+    parts = np.full((24, 4, 2), -1, np.int8)
+    parts[:, 0] = [1, 1]  # eye_left covered (known)
+    z["parts"] = parts  # eye_right, nose, mouth: cover unknown
+    pose = np.zeros((24, 3), np.float32)
+    pose[:, 1] = np.tile([-30.0, -30.0, -5.0, -5.0], 6)  # crops 0, 1 mod 4 look down; 2, 3 do not
+    pose[8, 1] = np.nan  # pose unknown: not looking down
+    z["pose"] = pose
+    np.savez(d / "shard-00000.npz", **z)
+    idx = [(0, i) for i in range(24)]
+    conv = {"syrip": {"eye_left": 0.1, "eye_right": 0.1, "nose": 1.0, "mouth": 1.0}}
+    plain = ShardSet([{"path": str(d)}], covered_unknown_as_negative=conv).batch(idx, 64)
+    down = ShardSet([{"path": str(d)}], covered_unknown_as_negative=conv,
+                    covered_unknown_pitched_down={"below_deg": -20, "weights": {"eye_left": 1.0, "eye_right": 0.5}})
+    b = down.batch(idx, 64)
+    assert (b.parts.numpy() == plain.parts.numpy()).all()  # the labels as without it
+    w, w0 = b.cover_weight.numpy(), plain.cover_weight.numpy()
+    assert np.allclose(w0[0::2], [1, 0.1, 1, 1])  # SyRIP without it: converted eye_right at 0.1
+    looking_down = [i for i in range(0, 24, 2) if i % 4 == 0 and i != 8]  # SyRIP crops at -30 degrees
+    # eye_right converted: 0.5 where looking down; eye_left's cover is known: 1 (not converted)
+    assert np.allclose(w[looking_down], [1, 0.5, 1, 1])
+    rest = [i for i in range(24) if i not in looking_down]
+    assert np.allclose(w[rest], w0[rest])  # level crops, the unknown pose and other sources unchanged
+    for bad in ({"below_deg": 10, "weights": {"eye_left": 1}}, {"below_deg": -20, "weights": {"lips": 1}},
+                {"below_deg": -20, "weights": {"eye_left": 0}}, {"below_deg": -20}):
+        with pytest.raises(InputError, match="covered_unknown_pitched_down"):
+            ShardSet([{"path": str(d)}], covered_unknown_as_negative=conv, covered_unknown_pitched_down=bad)
+    with pytest.raises(InputError, match="covered_unknown_as_negative"):  # nothing to reweigh
+        ShardSet([{"path": str(d)}], covered_unknown_pitched_down={"below_deg": -20, "weights": {"eye_left": 1}})
+
+
 @pytest.mark.parametrize("model", ["cribnet", "bmtl"])
 def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, model):
     from cribsight.train.data import ShardSet

@@ -63,13 +63,36 @@ def _parts_by_source(value, option: str = "covered_unknown_as_negative") -> dict
     return out
 
 
+def _pitched_down(value) -> tuple[float, np.ndarray] | None:
+    """``covered_unknown_pitched_down`` ({below_deg: pitch, weights: {part: weight in (0, 1]}}) as
+    (pitch in degrees, (4,) weights over PART_NAMES, NaN = part not named), or None."""
+    from ..errors import InputError
+
+    if value is None:
+        return None
+    where = "covered_unknown_pitched_down"
+    if not isinstance(value, dict) or set(value) != {"below_deg", "weights"}:
+        raise InputError(where, "a mapping {below_deg: degrees, weights: {part: weight}}", repr(value))
+    below = value["below_deg"]
+    if isinstance(below, bool) or not isinstance(below, (int, float)) or not -90.0 <= float(below) <= 0.0:
+        raise InputError(f"{where}.below_deg", "a pitch in [-90, 0] degrees (negative: looking down)", repr(below))
+    weights = value["weights"]
+    if not isinstance(weights, dict) or not weights or set(weights) - set(PART_NAMES):
+        raise InputError(f"{where}.weights", f"{{part: weight}} with parts from {', '.join(PART_NAMES)}", repr(weights))
+    for part, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:
+            raise InputError(f"{where}.weights.{part}", "a weight in (0, 1]", repr(w))
+    return float(below), np.array([float(weights.get(p, np.nan)) for p in PART_NAMES])
+
+
 class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
 
     def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None,
                  covered_unknown_as_negative: list | dict | None = None,
-                 occluded_unknown_as_negative: list | dict | None = None):
+                 occluded_unknown_as_negative: list | dict | None = None,
+                 covered_unknown_pitched_down: dict | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = _names(ignore_part_labels)
@@ -80,6 +103,13 @@ class ShardSet:
         self._cover_parts = _parts_by_source(covered_unknown_as_negative)
         # the same for occluded labels (index 0): SyRIP's are one-sided too (occluded or unknown)
         self._occ_parts = _parts_by_source(occluded_unknown_as_negative, "occluded_unknown_as_negative")
+        # converted cover labels of crops whose pitch label is below a threshold (looking down) take
+        # other weights: an infant looking down hides its eyes under its own brow, not under a cover
+        self._pitched = _pitched_down(covered_unknown_pitched_down)
+        if self._pitched is not None and not self._cover_parts:
+            from ..errors import InputError
+
+            raise InputError("covered_unknown_pitched_down", "covered_unknown_as_negative set (it reweighs its labels)", "none")
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
@@ -149,6 +179,11 @@ class ShardSet:
                 weight = np.array([by_source.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
                 converted = (weight > 0) & (lab == -1)
                 lab[converted] = 0
+                if k == 1 and self._pitched is not None:
+                    below, override = self._pitched
+                    pitch = take("pose")[:, 1]
+                    down = (np.isfinite(pitch) & (pitch < below))[:, None] & converted & np.isfinite(override)[None]
+                    weight = np.where(down, np.broadcast_to(override, weight.shape), weight)
                 if (weight[converted] != 1).any():
                     weights[k] = torch.from_numpy(np.where(converted, weight, 1.0).astype(np.float32))
             if self.ignore_part_labels:

@@ -65,6 +65,10 @@ class TrainConfig:
     covered_unknown_as_negative: list | dict | None = None
     # the same for SyRIP's one-sided occluded labels (occluded or unknown, never visible), same forms
     occluded_unknown_as_negative: list | dict | None = None
+    # {below_deg: pitch, weights: {part: weight}}: converted cover labels of crops whose pitch label is
+    # below ``below_deg`` (looking down) take these weights instead of covered_unknown_as_negative's
+    # (v2.14: an infant looking down hides its eyes under its own head, which is not a cover)
+    covered_unknown_pitched_down: dict | None = None
     # loss terms ("occ", "cov") whose label weights also act across crops: a crop's loss is scaled by
     # its known labels' mean weight (losses.heteroscedastic_mc_loss across_samples), so a crop whose
     # converted labels all weigh 0.1 counts a tenth of a crop at weight 1 (v2.13)
@@ -368,7 +372,8 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
         log(f"resumed at step {step}")
     data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels,
                     covered_unknown_as_negative=cfg.covered_unknown_as_negative,
-                    occluded_unknown_as_negative=cfg.occluded_unknown_as_negative)
+                    occluded_unknown_as_negative=cfg.occluded_unknown_as_negative,
+                    covered_unknown_pitched_down=cfg.covered_unknown_pitched_down)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
     metrics_csv = out / "metrics.csv"
