@@ -59,7 +59,7 @@ def _reference_decode(logits, s, iters=10, r=4):
 
     K, H, W = logits.shape
     pi = softmax2d(logits)
-    ys, xs, covs = [], [], []
+    ys, covs = [], []
     for k in range(K):
         sm = cv2.GaussianBlur(pi[k], (0, 0), s, borderType=cv2.BORDER_CONSTANT)
         y0, x0 = divmod(int(sm.argmax()), W)
