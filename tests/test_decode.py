@@ -95,6 +95,25 @@ def test_decode_equals_the_plain_computation(s):
     assert np.allclose(y, ry, atol=1e-10) and np.allclose(cov, rcov, atol=1e-10) and np.allclose(sig, rsig, atol=1e-10)
 
 
+@pytest.mark.parametrize("s", [0.3, 0.5, 1.0, 1.7, 3.0])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (11, 14), (32, 32)])
+def test_band_smoothing_equals_opencv_gaussian_blur(s, shape):
+    import cv2
+
+    from cribsight.analyze.decode import _gaussian_band
+
+    x = np.random.default_rng(4).random(shape)
+    want = cv2.GaussianBlur(x, (0, 0), s, borderType=cv2.BORDER_CONSTANT)  # float64: kernel cut at 4 sigma
+    got = _gaussian_band(shape[0], s) @ x @ _gaussian_band(shape[1], s).T
+    assert np.allclose(got, want, atol=1e-14)
+
+
+def test_decode_of_one_map_equals_the_plain_computation():
+    lg = np.random.default_rng(5).normal(size=(1, 9, 12)) * 2
+    for a, b in zip(kdn_decode(lg, 0.5), _reference_decode(lg, 0.5)):
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-10)
+
+
 def test_flat_map_has_large_sigma():
     _, _, sig = kdn_decode(np.zeros((1, 16, 16)), 1.0)
     # a flat density has no single mode (any interior point is one); the spread about it is at

@@ -229,6 +229,7 @@ def test_covered_unknown_pitched_down_reweighs_converted_covers_of_crops_looking
     pose = np.zeros((24, 3), np.float32)
     pose[:, 1] = np.tile([-30.0, -30.0, -5.0, -5.0], 6)  # crops 0, 1 mod 4 look down; 2, 3 do not
     pose[8, 1] = np.nan  # pose unknown: not looking down
+    pose[12, 1] = -20.0  # at the threshold: not below it
     z["pose"] = pose
     np.savez(d / "shard-00000.npz", **z)
     idx = [(0, i) for i in range(24)]
@@ -240,7 +241,7 @@ def test_covered_unknown_pitched_down_reweighs_converted_covers_of_crops_looking
     assert (b.parts.numpy() == plain.parts.numpy()).all()  # the labels as without it
     w, w0 = b.cover_weight.numpy(), plain.cover_weight.numpy()
     assert np.allclose(w0[0::2], [1, 0.1, 1, 1])  # SyRIP without it: converted eye_right at 0.1
-    looking_down = [i for i in range(0, 24, 2) if i % 4 == 0 and i != 8]  # SyRIP crops at -30 degrees
+    looking_down = [i for i in range(0, 24, 2) if i % 4 == 0 and i not in (8, 12)]  # SyRIP crops at -30 degrees
     # eye_right converted: 0.5 where looking down; eye_left's cover is known: 1 (not converted)
     assert np.allclose(w[looking_down], [1, 0.5, 1, 1])
     rest = [i for i in range(24) if i not in looking_down]
@@ -249,6 +250,9 @@ def test_covered_unknown_pitched_down_reweighs_converted_covers_of_crops_looking
                 {"below_deg": -20, "weights": {"eye_left": 0}}, {"below_deg": -20}):
         with pytest.raises(InputError, match="covered_unknown_pitched_down"):
             ShardSet([{"path": str(d)}], covered_unknown_as_negative=conv, covered_unknown_pitched_down=bad)
+    with pytest.raises(InputError, match="nose"):  # a part no source converts: the weight would do nothing
+        ShardSet([{"path": str(d)}], covered_unknown_as_negative={"syrip": ["eye_left"]},
+                 covered_unknown_pitched_down={"below_deg": -20, "weights": {"nose": 0.5}})
     with pytest.raises(InputError, match="covered_unknown_as_negative"):  # nothing to reweigh
         ShardSet([{"path": str(d)}], covered_unknown_pitched_down={"below_deg": -20, "weights": {"eye_left": 1}})
 

@@ -110,6 +110,14 @@ class ShardSet:
             from ..errors import InputError
 
             raise InputError("covered_unknown_pitched_down", "covered_unknown_as_negative set (it reweighs its labels)", "none")
+        if self._pitched is not None:
+            converted = np.any([w > 0 for w in self._cover_parts.values()], 0)
+            idle = [p for p, w, c in zip(PART_NAMES, self._pitched[1], converted) if np.isfinite(w) and not c]
+            if idle:  # a weight for a part no source converts would silently do nothing
+                from ..errors import InputError
+
+                raise InputError("covered_unknown_pitched_down.weights",
+                                 "parts that covered_unknown_as_negative converts", ", ".join(idle))
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
