@@ -135,6 +135,27 @@ def test_probability_with_sigma():
     assert 0.5 < p2[0] < p[1] and s2[0] > 0  # noise pulls the probability towards 1/2
 
 
+def test_part_probabilities_average_the_mirror_with_its_eyes_swapped():
+    from cribsight.analyze.decode import part_probabilities
+
+    f = np.array([[0.5, -1.0, 2.0, 0.0]])
+    out = {"occ": f, "occ_sigma": np.full((1, 4), -50.0), "cov": -f, "cov_sigma": np.full((1, 4), -50.0)}
+    one = part_probabilities(out)
+    q = 1 / (1 + np.exp(-2 * f[0]))  # sigma ~ 0: P = sigmoid(2 f)
+    assert np.allclose(one["occ"][0], q) and np.allclose(one["cov"][0], 1 - q) and np.allclose(one["occ"][1], 0, atol=1e-12)
+    mf = np.array([[3.0, 1.0, -2.0, 0.0]])  # the mirror: its eye_left is the face's right eye
+    mirrored = {"occ": mf, "occ_sigma": np.full((1, 4), -50.0), "cov": mf, "cov_sigma": np.array([[0.0, 1.0, 2.0, 3.0]])}
+    two = part_probabilities(out, mirrored)
+    qm = 1 / (1 + np.exp(-2 * mf[0]))
+    assert np.allclose(two["occ"][0], (q + qm[[1, 0, 2, 3]]) / 2)
+    _, sm = probability_with_sigma(mf[0], mirrored["cov_sigma"][0])
+    assert np.allclose(two["cov"][1], sm[[1, 0, 2, 3]] / 2, atol=1e-12)  # the original's sigma ~ 0
+    # a read and its own mirror read with the eyes swapped give a symmetric result
+    swapped = {k: v[:, [1, 0, 2, 3]] for k, v in out.items()}
+    sym = part_probabilities(out, swapped)
+    assert np.allclose(sym["occ"][0], q)
+
+
 def test_bilinear_sampling_and_visibility_fusion():
     from cribsight.analyze.decode import bilinear_at, landmark_visibility, sigmoid
 

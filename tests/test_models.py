@@ -439,6 +439,65 @@ def test_synthetic_benchmark_scores_an_exported_model(tmp_path):
     assert rm["one_sided_sources"] == ["syrip"] and rm["covered_f1_two_sided"] == rr["covered_f1"]
 
 
+def test_flip_parts_export_makes_runtime_and_benchmark_read_the_mirror(tmp_path):
+    """``cribsight export --flip-parts``: the manifest entry asks for the part outputs averaged over the
+    crop and its mirror; the runtime's CribNet and ``eval synthetic`` both apply it, and nothing else
+    changes."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    from cribsight.analyze.cribnet import CribNet, crop_from_landmarks
+    from cribsight.analyze.decode import part_probabilities
+    from cribsight.eval import benchmarks as B
+    from cribsight.geometry import rotated_rect_affine
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 2), log=lambda m: None)
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--flip-parts"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    path = run / "cribnet.onnx"
+    assert json.loads(path.with_suffix(".json").read_text())["part_flip_average"] is True
+    net = CribNet(str(path))
+    assert net.part_flip_average
+    rng = np.random.default_rng(0)
+    img = (rng.random((120, 100, 3)) * 255).astype(np.uint8)
+    lm = np.stack([rng.uniform(30, 70, 68), rng.uniform(30, 90, 68)], 1)
+    res = net(img, lm)
+    centre, side, angle = crop_from_landmarks(lm)  # the runtime's crop, by hand
+    M = rotated_rect_affine(centre, side, angle, net.size)
+    crop = cv2.warpAffine(img, M, (net.size, net.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    x = (crop.astype(np.float32).transpose(2, 0, 1)[None] / 255.0 - 0.5) / 0.5
+    a = dict(zip(net.names, net.model(x)))
+    b = dict(zip(net.names, net.model(np.ascontiguousarray(x[..., ::-1]))))
+    want = part_probabilities(a, b)
+    got = np.array([res.covered[p][0] for p in ("eye_left", "eye_right", "nose", "mouth")])
+    assert np.allclose(got, want["cov"][0], atol=1e-6)
+    assert not np.allclose(got, part_probabilities(a)["cov"][0], atol=1e-6)  # the mirror changed them
+    flipped = B.synthetic(shards, model=str(path), limit=12)
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "part_flip_average" not in json.loads(path.with_suffix(".json").read_text())
+    plain = B.synthetic(shards, model=str(path), limit=12)
+    assert flipped["part_ece"] != plain["part_ece"]  # the parts are read differently
+    assert flipped["visibility_auroc"] == plain["visibility_auroc"] and flipped["pose_mae_mean"] == plain["pose_mae_mean"]
+
+
+def test_flip_parts_needs_part_outputs(tmp_path):
+    import subprocess
+    import sys
+
+    from cribsight.train.trainer import train
+
+    shards = _shards(tmp_path)
+    run = train(_cfg(tmp_path, shards, tmp_path / "run", 1, "kdn"), log=lambda m: None)  # landmarks only
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--flip-parts"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--flip-parts" in proc.stderr + proc.stdout
+
+
 def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):
     """``cribsight export --fit-visibility``: the stored coefficients are the maximum-likelihood
     logistic fit (zero gradient) of the landmark labels on (visibility logit, mask logit at the

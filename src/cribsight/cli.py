@@ -629,22 +629,30 @@ def export_cmd(
         None, help="a shard folder of TRAINING crops: fit the landmark-visibility fusion (visibility head + "
                    "occluder mask) on it and store it in the manifest entry (docs/models.md)"),
     fit_samples: int = typer.Option(2000, help="crops of --fit-visibility to fit on"),
+    flip_parts: bool = typer.Option(
+        False, help="the runtime averages the part (occluded / covered) outputs over the crop and its mirror: "
+                    "one more network run per face (manifest entry part_flip_average; docs/models.md, v2.14)"),
 ):
     """Export a trained run to ONNX with its manifest entry (JSON beside it)."""
+    from .errors import InputError
     from .train.trainer import export_onnx, install_weights
 
     path = export_onnx(run, out)
+    side = path.with_suffix(".json")
+    entry = json.loads(side.read_text())
     if fit_visibility is not None:
         from .analyze.calibrate import fit_visibility_fusion
 
-        side = path.with_suffix(".json")
-        entry = json.loads(side.read_text())
         with _progress() as prog:
             entry["visibility_fusion"] = fusion = fit_visibility_fusion(
                 str(path), fit_visibility, fit_samples, _tracker(prog, "fit visibility"))
-        side.write_text(json.dumps(entry, indent=2) + "\n")
         print(f"visibility fusion: {fusion['visibility']:.3f} v + {fusion['mask']:.3f} m + {fusion['bias']:.3f}; AUROC on "
               f"the fit crops {fusion['auroc_head_on_fit_data']:.4f} (head) -> {fusion['auroc_fused_on_fit_data']:.4f}")
+    if flip_parts:
+        if "cov" not in entry.get("outputs", []):
+            raise InputError("--flip-parts", "a model with part outputs (occ, cov)", ", ".join(entry.get("outputs", [])))
+        entry["part_flip_average"] = True
+    side.write_text(json.dumps(entry, indent=2) + "\n")
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
     if install:
         dest = install_weights(path, run)

@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import apply_affine, euler_from_matrix, matrix_from_euler, rot6d_to_matrix, rotated_rect_affine
 from ..runtime import OnnxModel, load_model
 from ..types import PART_NAMES
-from .decode import kdn_decode, landmark_visibility, probability_with_sigma, sigmoid
+from .decode import kdn_decode, landmark_visibility, part_probabilities, probability_with_sigma, sigmoid
 
 MARGIN = 1.6
 
@@ -56,6 +56,8 @@ class CribNet:
         self.names = list(e["outputs"])
         self.has_face_output = "face" in self.names
         self.visibility_fusion = e.get("visibility_fusion")  # fitted on training crops (analyze.calibrate)
+        # part outputs averaged over the crop and its mirror (decode.part_probabilities): one more run
+        self.part_flip_average = bool(e.get("part_flip_average", False))
 
     def __call__(self, image: np.ndarray, landmarks68: np.ndarray) -> CribNetResult:
         S = self.size
@@ -76,8 +78,9 @@ class CribNet:
         # the crop turned the picture clockwise by angle: remove it from the roll
         R = matrix_from_euler(0, 0, -math.degrees(angle)) @ R_crop
         yaw, pitch, roll = euler_from_matrix(R)
-        po, so = probability_with_sigma(out["occ"][0], out["occ_sigma"][0])
-        pc, sc = probability_with_sigma(out["cov"][0], out["cov_sigma"][0])
+        mirrored = dict(zip(self.names, self.model(np.ascontiguousarray(x[..., ::-1])))) if self.part_flip_average else None
+        parts = part_probabilities(out, mirrored)
+        (po, so), (pc, sc) = parts["occ"], parts["cov"]
         pe, se = probability_with_sigma(out["eyes"][0], out["eyes_sigma"][0])
         m = sigmoid(out["mask"][0, 0])
         face = np.zeros((hs, hs), np.uint8)

@@ -126,6 +126,25 @@ def probability_with_sigma(logit, sigma_logit):
     return p, np.clip(2 * q * (1 - q) * s, 0, 0.5)
 
 
+MIRROR_PARTS = [1, 0, 2, 3]  # PART_NAMES (eye_left, eye_right, nose, mouth) as seen in the mirrored crop
+
+
+def part_probabilities(out: dict, mirrored: dict | None = None) -> dict:
+    """The seed-000 part heads of one crop's network outputs (batch index 0) -> {"occ": (p, sigma),
+    "cov": (p, sigma)}, each (4,) over PART_NAMES. With ``mirrored`` (the outputs for the crop
+    flipped left-right, whose eye_left is the face's right eye) the two reads are averaged, the
+    mirror's eyes swapped back: p and sigma are the means of the two (a symmetric read-out; the
+    manifest entry's ``part_flip_average`` asks for it)."""
+    res = {}
+    for name in ("occ", "cov"):
+        p, s = probability_with_sigma(out[name][0], out[f"{name}_sigma"][0])
+        if mirrored is not None:
+            pm, sm = probability_with_sigma(mirrored[name][0], mirrored[f"{name}_sigma"][0])
+            p, s = (p + pm[MIRROR_PARTS]) / 2, (s + sm[MIRROR_PARTS]) / 2
+        res[name] = (p, s)
+    return res
+
+
 def bilinear_at(grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Values of a (H, W) map at (N, 2) points given in its pixel coordinates (pixel centres at
     integers), bilinear, points outside clamped to the border."""

@@ -653,7 +653,10 @@ def network_on_crop(net, image: np.ndarray):
 
     S = int(net.entry["input"]["shape"][2])
     x = cv2.resize(image, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
-    out = dict(zip(net.entry["outputs"], net(((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None])))
+    x = ((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
+    out = dict(zip(net.entry["outputs"], net(x)))
+    if net.entry.get("part_flip_average"):  # as the runtime: the mirrored crop's outputs beside them
+        out["mirrored"] = dict(zip(net.entry["outputs"], net(np.ascontiguousarray(x[..., ::-1]))))
     hm = out["heatmaps"][0]
     mode, _, sig = kdn_decode(hm, float(net.entry.get("kernel_sigma", 1.0)))
     k = image.shape[0] / hm.shape[-1]
@@ -681,7 +684,7 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     ONNX model (``model``); other systems' predictions cannot be scored on it."""
     import cv2
 
-    from ..analyze.decode import landmark_visibility, probability_with_sigma, sigmoid
+    from ..analyze.decode import landmark_visibility, part_probabilities, sigmoid
     from ..data.build import load_shards
     from ..data.sample import VISIBLE, EXTERNAL, SELF
     from ..geometry import euler_from_matrix, rot6d_to_matrix
@@ -712,8 +715,8 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
             fy.append(bool(is_face[i]))
         if not is_face[i]:  # a non-face crop has no other label
             continue
-        pc, _ = probability_with_sigma(out["cov"][0], out["cov_sigma"][0])
-        po, _ = probability_with_sigma(out["occ"][0], out["occ_sigma"][0])
+        read = part_probabilities(out, out.get("mirrored"))
+        pc, po = read["cov"][0], read["occ"][0]
         parts = d["parts"][i]
         cls.update(np.concatenate([pc, po])[None], np.concatenate([parts[:, 1], parts[:, 0]])[None])
         if "source" not in d or str(d["source"][i]) not in one_sided:
