@@ -148,8 +148,19 @@ def test_part_probabilities_average_the_mirror_with_its_eyes_swapped():
     two = part_probabilities(out, mirrored)
     qm = 1 / (1 + np.exp(-2 * mf[0]))
     assert np.allclose(two["occ"][0], (q + qm[[1, 0, 2, 3]]) / 2)
-    _, sm = probability_with_sigma(mf[0], mirrored["cov_sigma"][0])
-    assert np.allclose(two["cov"][1], sm[[1, 0, 2, 3]] / 2, atol=1e-12)  # the original's sigma ~ 0
+    # sigma: the equal mixture's std, sqrt(mean variance + (difference / 2)^2), at most 0.5
+    p1 = one["cov"][0]
+    pm, sm = probability_with_sigma(mf[0], mirrored["cov_sigma"][0])
+    pm, sm = pm[[1, 0, 2, 3]], sm[[1, 0, 2, 3]]
+    want = np.minimum(np.sqrt(sm ** 2 / 2 + ((p1 - pm) / 2) ** 2), 0.5)  # the original's sigma ~ 0
+    assert np.allclose(two["cov"][1], want, atol=1e-12)
+    assert (two["cov"][1] >= np.abs(p1 - pm) / 2 - 1e-12).all()  # two reads that disagree: uncertain
+    # the swap is the data engine's: a flipped crop's part labels are these columns of the original's
+    from cribsight.analyze.decode import MIRROR_PARTS
+    from cribsight.data.synth import _flip_parts
+
+    labels = np.arange(8, dtype=np.int8).reshape(4, 2)
+    assert (_flip_parts(labels) == labels[MIRROR_PARTS]).all()
     # a read and its own mirror read with the eyes swapped give a symmetric result
     swapped = {k: v[:, [1, 0, 2, 3]] for k, v in out.items()}
     sym = part_probabilities(out, swapped)

@@ -203,3 +203,63 @@ def test_gray_and_16bit_arrays_are_accepted(analyzer, portrait):
     assert len(analyzer.analyze_image(gray).faces) == 1
     sixteen = (portrait.astype(np.uint16) * 40)  # 16-bit values up to 10200, not 65535
     assert len(analyzer.analyze_image(sixteen).faces) == 1
+
+
+def test_shipped_model_reads_parts_on_the_crop_and_its_mirror(analyzer, portrait):
+    """The shipped manifest asks for flip-averaged parts: the runtime's covered / occluded are the
+    mixture of the crop's read and its left-right mirror's (eyes swapped back). Three patched
+    portraits show the test can tell it from the wrong reads (values of the shipped model): a patch
+    over one eye from the mirror unswapped, one over the mouth's corner from an upside-down crop, a
+    faint one over the mouth (P(covered) about 0.95 alone) from the crop alone."""
+    import cv2
+
+    from cribsight.analyze.cribnet import crop_from_landmarks
+    from cribsight.analyze.decode import part_probabilities
+    from cribsight.eval.benchmarks import network_on_crop
+    from cribsight.geometry import rotated_rect_affine
+
+    net = analyzer.cribnet
+    assert net.part_flip_average
+    lm = np.asarray(_one_face(analyzer.analyze_image(portrait)).landmarks.xy)
+    centre, side, angle = crop_from_landmarks(lm)  # the runtime's crop, by hand
+    M = rotated_rect_affine(centre, side, angle, net.size)
+    run = lambda t: dict(zip(net.names, net.model(np.ascontiguousarray(t))))  # noqa: E731
+    parts = ("occ", "occ_sigma", "cov", "cov_sigma")
+
+    def patched(points, alpha):
+        img = portrait.astype(np.float32)
+        x0, y0 = lm[points].min(0).astype(int) - 6
+        x1, y1 = lm[points].max(0).astype(int) + 6
+        img[y0:y1, x0:x1] = (1 - alpha) * img[y0:y1, x0:x1] + alpha * 128
+        return img.astype(np.uint8)
+
+    def far(a, b):  # the largest probability difference of two reads
+        return max(np.abs(a[k][0] - b[k][0]).max() for k in ("occ", "cov"))
+
+    for points, alpha, wrong in ((list(range(36, 42)), 1.0, "unswapped"), ([48, 49, 59, 60, 67], 1.0, "upside down"),
+                                 (list(range(48, 68)), 0.7, "alone")):
+        img = patched(points, alpha)
+        res = net(img, lm)
+        crop = cv2.warpAffine(img, M, (net.size, net.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        x = (crop.astype(np.float32).transpose(2, 0, 1)[None] / 255.0 - 0.5) / 0.5
+        a, mirror = run(x), run(x[..., ::-1])
+        want = part_probabilities(a, mirror)
+        for kind, got in (("cov", res.covered), ("occ", res.occluded)):
+            assert np.allclose([got[p][0] for p in got], want[kind][0], atol=1e-9)
+            assert np.allclose([got[p][1] for p in got], want[kind][1], atol=1e-9)
+        other = {"unswapped": lambda: part_probabilities(a, {k: v[:, [1, 0, 2, 3]] if k in parts else v
+                                                             for k, v in mirror.items()}),
+                 "upside down": lambda: part_probabilities(a, run(x[..., ::-1, :])),
+                 "alone": lambda: part_probabilities(a)}[wrong]()
+        assert far(other, want) > 0.01, wrong
+        out, *_ = network_on_crop(net.model, crop)  # the synthetic benchmark's read: the same mirror
+        assert all(np.allclose(out["mirrored"][k], mirror[k], atol=1e-5) for k in parts)
+    # a second-stage rejection comes back before the mirror read and the decoding
+    calls = []
+    model = net.model
+    net.model = lambda t: calls.append(t.shape) or model(t)
+    try:
+        assert net(img, lm, keep=lambda face_p: False) is None and len(calls) == 1
+        assert net(img, lm, keep=lambda face_p: True) is not None and len(calls) == 3
+    finally:
+        net.model = model

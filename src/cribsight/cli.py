@@ -649,8 +649,9 @@ def export_cmd(
         print(f"visibility fusion: {fusion['visibility']:.3f} v + {fusion['mask']:.3f} m + {fusion['bias']:.3f}; AUROC on "
               f"the fit crops {fusion['auroc_head_on_fit_data']:.4f} (head) -> {fusion['auroc_fused_on_fit_data']:.4f}")
     if flip_parts:
-        if "cov" not in entry.get("outputs", []):
-            raise InputError("--flip-parts", "a model with part outputs (occ, cov)", ", ".join(entry.get("outputs", [])))
+        if entry.get("model") != "cribnet":  # bmtl's part heads are not four mirror-symmetric parts
+            raise InputError("--flip-parts", "a cribnet run (four parts: eye_left, eye_right, nose, mouth)",
+                             str(entry.get("model")))
         entry["part_flip_average"] = True
     side.write_text(json.dumps(entry, indent=2) + "\n")
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")

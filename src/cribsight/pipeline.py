@@ -334,14 +334,18 @@ class Analyzer:
         self.times.landmarks += (t1 - t0) * 1e3
         first = self.config.first_stage(det.score, mesh.presence)
         second = self._second_stage()  # CribNet with a face output, and verify_face > 0
+        tile = det.detector.endswith(TILE)
         c = None
         if self.cribnet is not None and (first or second):
-            c = self.cribnet(image, lm68)
+            # the second stage decides on P(face) inside the call, before the decoding it would waste
+            keep = (lambda face_p: self.config.second_stage_keeps(first, face_p, tile)) if second else None
+            c = self.cribnet(image, lm68, keep=keep)
             t2 = time.perf_counter()
             self.times.network += (t2 - t1) * 1e3
             t1 = t2
-        tile = det.detector.endswith(TILE)
-        if not (self.config.second_stage_keeps(first, c.face_p, tile) if second else first):
+            if c is None:
+                return None
+        elif not first:
             return None
         detector = det.detector if first else f"{det.detector}+cribnet"
         R, _, _ = solve_head_pose(pts, self.model_3d, w, h)

@@ -56,7 +56,7 @@ def visibility_samples(model: str, shards: Path, limit: int = 2000, progress=ite
     for i in progress(range(len(d["image"]))):
         if not is_face[i]:
             continue
-        out, _, _, hm_xy = network_on_crop(net, d["image"][i])
+        out, _, _, hm_xy = network_on_crop(net, d["image"][i], mirror=False)  # parts are not used
         v = d["visibility"][i]
         ok = v >= 0
         f = visibility_features(out["visibility"][0], out["mask"][0, 0], hm_xy)

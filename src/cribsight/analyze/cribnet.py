@@ -59,13 +59,19 @@ class CribNet:
         # part outputs averaged over the crop and its mirror (decode.part_probabilities): one more run
         self.part_flip_average = bool(e.get("part_flip_average", False))
 
-    def __call__(self, image: np.ndarray, landmarks68: np.ndarray) -> CribNetResult:
+    def __call__(self, image: np.ndarray, landmarks68: np.ndarray, keep=None) -> CribNetResult | None:
+        """The network on the face crop of ``landmarks68``, decoded. ``keep(face_p)`` (optional): a
+        second-stage test on P(face); when it says no, None is returned before the rest is decoded
+        and before the mirror read (``part_flip_average``), which only a kept face needs."""
         S = self.size
         centre, side, angle = crop_from_landmarks(landmarks68)
         M = rotated_rect_affine(centre, side, angle, S)
         crop = cv2.warpAffine(image, M, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         x = (crop.astype(np.float32).transpose(2, 0, 1)[None] / 255.0 - 0.5) / 0.5
         out = dict(zip(self.names, self.model(x)))
+        face_p = float(sigmoid(out["face"][0, 0])) if "face" in out else None
+        if keep is not None and not keep(face_p):
+            return None
         hm = out["heatmaps"][0]
         hs = hm.shape[-1]
         stride = S / hs
@@ -102,4 +108,4 @@ class CribNet:
             occluded={p: (float(po[i]), float(so[i])) for i, p in enumerate(PART_NAMES)},
             covered={p: (float(pc[i]), float(sc[i])) for i, p in enumerate(PART_NAMES)},
             eyes_open=(float(pe[0]), float(se[0])), visible_fraction=vis_frac, mask_polygons=polys,
-            face_p=float(sigmoid(out["face"][0, 0])) if "face" in out else None)
+            face_p=face_p)

@@ -132,15 +132,18 @@ MIRROR_PARTS = [1, 0, 2, 3]  # PART_NAMES (eye_left, eye_right, nose, mouth) as 
 def part_probabilities(out: dict, mirrored: dict | None = None) -> dict:
     """The seed-000 part heads of one crop's network outputs (batch index 0) -> {"occ": (p, sigma),
     "cov": (p, sigma)}, each (4,) over PART_NAMES. With ``mirrored`` (the outputs for the crop
-    flipped left-right, whose eye_left is the face's right eye) the two reads are averaged, the
-    mirror's eyes swapped back: p and sigma are the means of the two (a symmetric read-out; the
-    manifest entry's ``part_flip_average`` asks for it)."""
+    flipped left-right, whose eye_left is the face's right eye) the two reads are combined as an
+    equal mixture, the mirror's eyes swapped back (a symmetric read-out; the manifest entry's
+    ``part_flip_average`` asks for it): p is the mean of the two, and sigma the mixture's std,
+    sqrt(mean of the two variances + (difference of the two p / 2)^2), so two reads that disagree
+    report more uncertainty than either; clipped to 0.5 like a single read's."""
     res = {}
     for name in ("occ", "cov"):
         p, s = probability_with_sigma(out[name][0], out[f"{name}_sigma"][0])
         if mirrored is not None:
             pm, sm = probability_with_sigma(mirrored[name][0], mirrored[f"{name}_sigma"][0])
-            p, s = (p + pm[MIRROR_PARTS]) / 2, (s + sm[MIRROR_PARTS]) / 2
+            pm, sm = pm[MIRROR_PARTS], sm[MIRROR_PARTS]
+            p, s = (p + pm) / 2, np.minimum(np.sqrt((s ** 2 + sm ** 2) / 2 + ((p - pm) / 2) ** 2), 0.5)
         res[name] = (p, s)
     return res
 

@@ -642,11 +642,12 @@ def _auroc_or_none(scores, labels) -> float | None:
     return auroc(scores, labels) if 0 < sum(labels) < len(labels) else None
 
 
-def network_on_crop(net, image: np.ndarray):
+def network_on_crop(net, image: np.ndarray, mirror: bool = True):
     """A data-engine crop through an exported network the way the synthetic benchmark scores it:
     resized to the network's input, normalised, run; -> (outputs by name, landmark modes (68, 2)
     and 1-sigma (68,) in the crop's pixels from KDN decoding, the modes in heatmap pixels - where
-    ``analyze.decode.landmark_visibility`` samples the mask)."""
+    ``analyze.decode.landmark_visibility`` samples the mask). When the model's manifest entry asks
+    for flip-averaged parts and ``mirror`` is on, ``outputs["mirrored"]`` holds the mirrored crop's."""
     import cv2
 
     from ..analyze.decode import kdn_decode
@@ -655,7 +656,7 @@ def network_on_crop(net, image: np.ndarray):
     x = cv2.resize(image, (S, S), interpolation=cv2.INTER_AREA).astype(np.float32)
     x = ((x / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
     out = dict(zip(net.entry["outputs"], net(x)))
-    if net.entry.get("part_flip_average"):  # as the runtime: the mirrored crop's outputs beside them
+    if mirror and net.entry.get("part_flip_average"):  # as the runtime: the mirrored crop's outputs beside them
         out["mirrored"] = dict(zip(net.entry["outputs"], net(np.ascontiguousarray(x[..., ::-1]))))
     hm = out["heatmaps"][0]
     mode, _, sig = kdn_decode(hm, float(net.entry.get("kernel_sigma", 1.0)))
