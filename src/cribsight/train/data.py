@@ -37,6 +37,15 @@ def _names(value) -> set[str]:
     return {value} if isinstance(value, str) else set(value or ())
 
 
+def _check_weights(where: str, weights: dict) -> None:
+    """Every {part: weight} a number in (0, 1] (a typed error naming the part otherwise)."""
+    from ..errors import InputError
+
+    for part, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:
+            raise InputError(f"{where}.{part}", "a weight in (0, 1]", repr(w))
+
+
 def _parts_by_source(value, option: str = "covered_unknown_as_negative") -> dict[str, np.ndarray]:
     """``covered_unknown_as_negative`` (or ``occluded_unknown_as_negative``) as {source: (4,) float
     over PART_NAMES, the weight of that part's converted labels in the loss, 0 = not converted}: a list (or one name) names sources
@@ -56,9 +65,7 @@ def _parts_by_source(value, option: str = "covered_unknown_as_negative") -> dict
         if unknown or not weights:
             raise InputError(where, f"part names (a list, or {{part: weight}}) from {', '.join(PART_NAMES)}",
                              ", ".join(sorted(map(str, unknown))) if unknown else "no parts")
-        for part, w in weights.items():
-            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:
-                raise InputError(f"{where}.{part}", "a weight in (0, 1]", repr(w))
+        _check_weights(where, weights)
         out[str(source)] = np.array([float(weights.get(p, 0.0)) for p in PART_NAMES])
     return out
 
@@ -79,9 +86,7 @@ def _pitched_down(value) -> tuple[float, np.ndarray] | None:
     weights = value["weights"]
     if not isinstance(weights, dict) or not weights or set(weights) - set(PART_NAMES):
         raise InputError(f"{where}.weights", f"{{part: weight}} with parts from {', '.join(PART_NAMES)}", repr(weights))
-    for part, w in weights.items():
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < float(w) <= 1.0:
-            raise InputError(f"{where}.weights.{part}", "a weight in (0, 1]", repr(w))
+    _check_weights(f"{where}.weights", weights)
     return float(below), np.array([float(weights.get(p, np.nan)) for p in PART_NAMES])
 
 
@@ -106,16 +111,14 @@ class ShardSet:
         # converted cover labels of crops whose pitch label is below a threshold (looking down) take
         # other weights: an infant looking down hides its eyes under its own brow, not under a cover
         self._pitched = _pitched_down(covered_unknown_pitched_down)
-        if self._pitched is not None and not self._cover_parts:
+        if self._pitched is not None:
             from ..errors import InputError
 
-            raise InputError("covered_unknown_pitched_down", "covered_unknown_as_negative set (it reweighs its labels)", "none")
-        if self._pitched is not None:
+            if not self._cover_parts:
+                raise InputError("covered_unknown_pitched_down", "covered_unknown_as_negative set (it reweighs its labels)", "none")
             converted = np.any([w > 0 for w in self._cover_parts.values()], 0)
             idle = [p for p, w, c in zip(PART_NAMES, self._pitched[1], converted) if np.isfinite(w) and not c]
             if idle:  # a weight for a part no source converts would silently do nothing
-                from ..errors import InputError
-
                 raise InputError("covered_unknown_pitched_down.weights",
                                  "parts that covered_unknown_as_negative converts", ", ".join(idle))
         self.ratios: list[float] = []
