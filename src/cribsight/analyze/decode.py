@@ -11,6 +11,7 @@ The covariance (Eq. 5) is Cov = s^2 I + sum_ij pi_ij (y_m - mu_ij)(y_m - mu_ij)^
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -24,16 +25,20 @@ def softmax2d(logits: np.ndarray) -> np.ndarray:
     return (e / e.sum(-1, keepdims=True)).reshape(logits.shape)
 
 
+@functools.lru_cache(maxsize=32)
 def _gaussian_band(n: int, kernel_sigma: float) -> np.ndarray:
     """(n, n) matrix that convolves a length-n signal with the normalised Gaussian of std
-    ``kernel_sigma`` truncated at 4 sigma (OpenCV's float64 kernel length), zero outside the signal."""
+    ``kernel_sigma`` truncated at 4 sigma (OpenCV's float64 kernel length), zero outside the signal.
+    Cached (every face decodes maps of one size with one kernel), so read-only."""
     import cv2
 
     ksize = int(round(kernel_sigma * 8 + 1)) | 1
     g = cv2.getGaussianKernel(ksize, kernel_sigma, cv2.CV_64F).ravel()
     half = ksize // 2
     d = np.arange(n)[:, None] - np.arange(n)[None, :]
-    return np.where(np.abs(d) <= half, g[np.clip(d + half, 0, ksize - 1)], 0.0)
+    band = np.where(np.abs(d) <= half, g[np.clip(d + half, 0, ksize - 1)], 0.0)
+    band.flags.writeable = False
+    return band
 
 
 def kdn_decode(logits: np.ndarray, kernel_sigma: float = 1.0, iters: int = 10, window: int = 4):
