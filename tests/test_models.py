@@ -257,6 +257,47 @@ def test_covered_unknown_pitched_down_reweighs_converted_covers_of_crops_looking
         ShardSet([{"path": str(d)}], covered_unknown_pitched_down={"below_deg": -20, "weights": {"eye_left": 1}})
 
 
+def test_occluded_unknown_within_pose_converts_only_frontal_crops(tmp_path):
+    from cribsight.errors import InputError
+    from cribsight.train.data import ShardSet
+
+    d = _shards(tmp_path)
+    z = dict(np.load(d / "shard-00000.npz"))
+    z["source"] = np.array(["syrip", "utkface"] * 12)
+    parts = np.full((24, 4, 2), -1, np.int8)
+    parts[:, 3, 0] = 1  # the mouth's occluded label known (a drawn occluder); the rest unknown
+    z["parts"] = parts
+    pose = np.zeros((24, 3), np.float32)
+    pose[0] = [10, -5, 0]  # frontal
+    pose[2] = [-40, 0, 0]  # turned: |yaw| 40 >= 30
+    pose[4] = [5, -35, 0]  # face down: pitch below -20
+    pose[6] = np.nan  # pose unknown
+    pose[8] = [30, 0, 0]  # at the yaw bound: not below it
+    pose[10] = [0, -20, 0]  # at the pitch bound: not above it
+    pose[12] = [-29, 15, 0]  # within both (looking up)
+    z["pose"] = pose
+    np.savez(d / "shard-00000.npz", **z)
+    idx = [(0, i) for i in range(24)]
+    conv = {"syrip": {"nose": 0.1, "mouth": 0.1, "eye_left": 0.1}}
+    plain = ShardSet([{"path": str(d)}], occluded_unknown_as_negative=conv).batch(idx, 64)
+    gated = ShardSet([{"path": str(d)}], occluded_unknown_as_negative=conv,
+                     occluded_unknown_within_pose={"abs_yaw_below": 30, "pitch_above": -20}).batch(idx, 64)
+    occ, occ0 = gated.parts.numpy()[:, :, 0], plain.parts.numpy()[:, :, 0]
+    assert (occ0[0::2] == [0, -1, 0, 1]).all()  # without the gate every SyRIP crop converts
+    for i in (0, 12):  # within the bounds: converted as without the gate
+        assert (occ[i] == [0, -1, 0, 1]).all() and np.allclose(gated.occluded_weight.numpy()[i], [0.1, 1, 0.1, 1])
+    for i in (2, 4, 6, 8, 10):  # turned, face down, unknown pose, on a bound: unknown labels stay unknown
+        assert (occ[i] == [-1, -1, -1, 1]).all()
+    assert (occ[1::2] == occ0[1::2]).all()  # other sources as stored
+    assert (gated.parts.numpy()[:, :, 1] == plain.parts.numpy()[:, :, 1]).all()  # covers untouched
+    for bad in ({"abs_yaw_below": 0, "pitch_above": -20}, {"abs_yaw_below": 30, "pitch_above": 5},
+                {"abs_yaw_below": True, "pitch_above": -20}, {"abs_yaw_below": 30}, [30, -20]):
+        with pytest.raises(InputError, match="occluded_unknown_within_pose"):
+            ShardSet([{"path": str(d)}], occluded_unknown_as_negative=conv, occluded_unknown_within_pose=bad)
+    with pytest.raises(InputError, match="occluded_unknown_as_negative"):  # nothing to limit
+        ShardSet([{"path": str(d)}], occluded_unknown_within_pose={"abs_yaw_below": 30, "pitch_above": -20})
+
+
 @pytest.mark.parametrize("model", ["cribnet", "bmtl"])
 def test_weighted_converted_covers_reach_the_cover_loss_and_train(tmp_path, model):
     from cribsight.train.data import ShardSet

@@ -90,6 +90,24 @@ def _pitched_down(value) -> tuple[float, np.ndarray] | None:
     return float(below), np.array([float(weights.get(p, np.nan)) for p in PART_NAMES])
 
 
+def _within_pose(value) -> tuple[float, float] | None:
+    """``occluded_unknown_within_pose`` ({abs_yaw_below: degrees, pitch_above: degrees}) as (yaw
+    bound in (0, 90], pitch bound in [-90, 0]), or None."""
+    from ..errors import InputError
+
+    if value is None:
+        return None
+    where = "occluded_unknown_within_pose"
+    if not isinstance(value, dict) or set(value) != {"abs_yaw_below", "pitch_above"}:
+        raise InputError(where, "a mapping {abs_yaw_below: degrees, pitch_above: degrees}", repr(value))
+    yaw, pitch = value["abs_yaw_below"], value["pitch_above"]
+    if isinstance(yaw, bool) or not isinstance(yaw, (int, float)) or not 0.0 < float(yaw) <= 90.0:
+        raise InputError(f"{where}.abs_yaw_below", "a yaw in (0, 90] degrees", repr(yaw))
+    if isinstance(pitch, bool) or not isinstance(pitch, (int, float)) or not -90.0 <= float(pitch) <= 0.0:
+        raise InputError(f"{where}.pitch_above", "a pitch in [-90, 0] degrees (negative: looking down)", repr(pitch))
+    return float(yaw), float(pitch)
+
+
 class ShardSet:
     """All shards of one or more folders in memory, sampled with per-folder ratios (seed 003's
     mixed-dataset sampling)."""
@@ -97,7 +115,8 @@ class ShardSet:
     def __init__(self, sources: list[dict], limit: int | None = None, ignore_part_labels: list | None = None,
                  covered_unknown_as_negative: list | dict | None = None,
                  occluded_unknown_as_negative: list | dict | None = None,
-                 covered_unknown_pitched_down: dict | None = None):
+                 covered_unknown_pitched_down: dict | None = None,
+                 occluded_unknown_within_pose: dict | None = None):
         self.parts: list[dict[str, np.ndarray]] = []
         # part labels (occluded / covered) of samples from these sources read as unknown (-1)
         self.ignore_part_labels = _names(ignore_part_labels)
@@ -121,6 +140,14 @@ class ShardSet:
             if idle:  # a weight for a part no source converts would silently do nothing
                 raise InputError("covered_unknown_pitched_down.weights",
                                  "parts that covered_unknown_as_negative converts", ", ".join(idle))
+        # unknown occluded labels are converted only on crops whose pose label is known and within
+        # these bounds (a face the teacher saw frontal enough that its nose and mouth are in view);
+        # elsewhere they stay unknown: a turned-away or face-down head must not learn "visible"
+        self._occ_pose = _within_pose(occluded_unknown_within_pose)
+        if self._occ_pose is not None and not self._occ_parts:
+            from ..errors import InputError
+
+            raise InputError("occluded_unknown_within_pose", "occluded_unknown_as_negative set (it limits its conversions)", "none")
         self.ratios: list[float] = []
         for s in sources:
             self.parts.append(load_shards(Path(s["path"]), limit))
@@ -189,6 +216,11 @@ class ShardSet:
                 lab = parts[:, :, k]  # a view: (N, 4) labels
                 weight = np.array([by_source.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
                 converted = (weight > 0) & (lab == -1)
+                if k == 0 and self._occ_pose is not None:
+                    yaw, pitch = take("pose")[:, 0], take("pose")[:, 1]
+                    with np.errstate(invalid="ignore"):  # NaN (unknown pose) compares False: not converted
+                        frontal = (np.abs(yaw) < self._occ_pose[0]) & (pitch > self._occ_pose[1])
+                    converted &= frontal[:, None]
                 lab[converted] = 0
                 if k == 1 and self._pitched is not None:
                     below, override = self._pitched

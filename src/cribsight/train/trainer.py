@@ -69,6 +69,10 @@ class TrainConfig:
     # below ``below_deg`` (looking down) take these weights instead of covered_unknown_as_negative's
     # (v2.14: an infant looking down hides its eyes under its own head, which is not a cover)
     covered_unknown_pitched_down: dict | None = None
+    # {abs_yaw_below: degrees, pitch_above: degrees}: occluded_unknown_as_negative converts only on
+    # crops whose pose label is known and within these bounds (v2.16: a head turned away or face down
+    # keeps its unknown occluded labels instead of learning "nose and mouth visible")
+    occluded_unknown_within_pose: dict | None = None
     # loss terms ("occ", "cov") whose label weights also act across crops: a crop's loss is scaled by
     # its known labels' mean weight (losses.heteroscedastic_mc_loss across_samples), so a crop whose
     # converted labels all weigh 0.1 counts a tenth of a crop at weight 1 (v2.13)
@@ -373,7 +377,8 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     data = ShardSet(cfg.train, cfg.train_limit, ignore_part_labels=cfg.ignore_part_labels,
                     covered_unknown_as_negative=cfg.covered_unknown_as_negative,
                     occluded_unknown_as_negative=cfg.occluded_unknown_as_negative,
-                    covered_unknown_pitched_down=cfg.covered_unknown_pitched_down)
+                    covered_unknown_pitched_down=cfg.covered_unknown_pitched_down,
+                    occluded_unknown_within_pose=cfg.occluded_unknown_within_pose)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
     metrics_csv = out / "metrics.csv"
