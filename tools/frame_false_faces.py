@@ -5,7 +5,7 @@ the scene's width and height and 200 px. Any face reported there is false. Count
 the opt-in frame candidate (on unless ``--no-frame``) and for the detector passes (tiles included).
 
     python tools/frame_false_faces.py [--model runs/cribnet_ft/cribnet.onnx] [--verify-face 0.9] [--split holdout]
-                                      [--tiles 3] [--no-frame]
+                                      [--tiles 3] [--no-frame] [--mirror-search on|off]
 
 ``--split``: scenes of the data engine's held-out 10% of SyRIP (never used for training negatives)
 or of its training split. ``--model``: a CribNet ONNX with its manifest JSON beside it (default:
@@ -46,8 +46,11 @@ def main() -> None:
     ap.add_argument("--split", choices=("holdout", "train"), default="holdout")
     ap.add_argument("--tiles", type=int, default=None, help="the Analyzer's tiles (default: its default)")
     ap.add_argument("--no-frame", action="store_true", help="without the frame candidate")
+    ap.add_argument("--mirror-search", choices=("on", "off"), default=None, help="the Analyzer's mirror search (default: its default)")
     a = ap.parse_args()
     opts = {"frame_candidate": not a.no_frame}
+    if a.mirror_search is not None:
+        opts["mirror_search"] = a.mirror_search == "on"
     if a.tiles is not None:
         opts["tiles"] = a.tiles
     if a.verify_face is not None:
@@ -69,7 +72,8 @@ def main() -> None:
             for f in an.analyze_image(s).faces:
                 frame += f.detector.startswith(FRAME)
                 det += not f.detector.startswith(FRAME)
-    print(f"model {a.model or 'shipped'}, verify_face {an.config.verify_face}, tiles {an.config.tiles}, {a.split} split: "
+    print(f"model {a.model or 'shipped'}, verify_face {an.config.verify_face}, tiles {an.config.tiles}, "
+          f"mirror search {an.config.mirror_search}, {a.split} split: "
           f"{n} face-less sub-frames; false faces from the frame candidate {frame}, from the detector passes {det}")
 
 

@@ -48,6 +48,8 @@ FRAME_HELP = ("second stage, last resort for close-up cameras: when no detector 
 TILES_HELP = ("opt-in, small faces in wide frames: when no other pass finds a face, run both detectors on an N x N grid "
               "of half-size sub-frames (0 = off, else 3 to 8; a tile's detection is kept only at P(face) >= 0.99, so it "
               "needs CribNet's second stage; ~120 ms more on a face-less frame)")
+MIRROR_HELP = ("second stage: when no detector pass finds a face, run the passes again on the mirrored frame "
+               "(BlazeFace is not mirror-symmetric; needs CribNet's second stage, ignored on the pretrained path)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -183,12 +185,13 @@ def analyze(
     candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
     frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
+    mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
                    verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
-                   frame_candidate=frame_candidate, tiles=tiles)
+                   frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles)
     s = run_analyze(paths, out, render_dir, an)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -380,6 +383,7 @@ def eval_cmd(
     candidate_score: Optional[float] = typer.Option(None, help=CANDIDATE_HELP),
     reject_face: Optional[float] = typer.Option(None, help=REJECT_HELP),
     frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
+    mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
@@ -420,7 +424,7 @@ def eval_cmd(
     else:
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
-                                                 frame_candidate=frame_candidate, tiles=tiles))
+                                                 frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

@@ -16,7 +16,8 @@ All ONNX Runtime (see weights/manifest.json):
    stage that keeps doubtful detections (down to ``candidate_score``, or rejected by the mesh) it
    is sure are faces, e.g. masked faces (see ``Analyzer._face``). Opt-in (``frame_candidate``, for
    close-up cameras): when no pass yields a face, the frame's centre square is a last candidate;
-   (``tiles``, for small faces) a grid of half-size sub-frames before it.
+   (``tiles``, for small faces) a grid of half-size sub-frames before it. ``mirror_search`` (with
+   the second stage): the whole-frame passes again on the mirrored frame, before those.
 """
 from __future__ import annotations
 
@@ -67,6 +68,10 @@ class AnalyzerConfig:
     # not box. Off by default: in crib scenes CribNet takes a few whole-scene squares for faces
     # (measured in docs/pretrained.md).
     frame_candidate: bool = False
+    # second stage: when no pass yields a face, the same passes on the mirrored frame (BlazeFace is
+    # not mirror-symmetric: a face scored just under the threshold often scores above it mirrored),
+    # detections mapped back to the frame; the mesh and CribNet then run on the frame itself
+    mirror_search: bool = False
     # opt-in, for small faces in wide frames: after the other passes, both detectors on a ``tiles`` x
     # ``tiles`` grid of overlapping sub-frames, each half the frame's width and height (0 = off); a
     # tile's detection is kept only at P(face) >= ``tile_verify`` (with CribNet), first stage or not
@@ -119,6 +124,24 @@ def _unrotate_points(pts: np.ndarray, deg: int, w: int, h: int) -> np.ndarray:
 
 FRAME = "frame"  # detector name of the frame candidate
 TILE = "_tile"  # suffix of the detector name of a tile's detection
+MIRROR = "_mirror"  # suffix of the detector name of a detection found on the mirrored frame
+# BlazeFace keypoints: the subject's right eye, left eye, nose, mouth, right ear, left ear. On the
+# mirrored frame the subject's sides swap, so mapping a detection back swaps them again.
+_KEYPOINT_FLIP = [1, 0, 2, 3, 5, 4]
+
+
+def unmirror(dets: list[Detection], w: int) -> list[Detection]:
+    """Detections on the frame mirrored left-right (``image[:, ::-1]``, ``w`` wide) mapped back to the
+    frame: x -> w - 1 - x (pixel centres at integers), the box's sides and the keypoints' sides
+    swapped back, ``MIRROR`` appended to the detector name."""
+    out = []
+    for d in dets:
+        b = d.box_xyxy
+        box = np.array([w - 1 - b[2], b[1], w - 1 - b[0], b[3]], np.float32)
+        kp = d.keypoints_xy[_KEYPOINT_FLIP].astype(np.float32)
+        kp[:, 0] = w - 1 - kp[:, 0]
+        out.append(Detection(box, kp, d.score, f"{d.detector}{MIRROR}"))
+    return out
 
 
 def frame_detection(image: np.ndarray) -> Detection:
@@ -177,8 +200,9 @@ class Analyzer:
         t = cfg.tiles
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not (t == 0 or 3 <= t <= 8):
             raise InputError("tiles", "0 (off) or a grid size from 3 to 8 (neighbouring tiles overlap)", repr(t))
-        if not isinstance(cfg.frame_candidate, bool):
-            raise InputError("frame_candidate", "True or False", repr(cfg.frame_candidate))
+        for name in ("frame_candidate", "mirror_search"):
+            if not isinstance(getattr(cfg, name), bool):
+                raise InputError(name, "True or False", repr(getattr(cfg, name)))
         self.config = cfg
         threads = cfg.threads or default_threads()
         self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)
@@ -213,19 +237,27 @@ class Analyzer:
     def _second_stage(self) -> bool:
         return self.cribnet is not None and self.cribnet.has_face_output and self.config.verify_face > 0
 
-    def detection_stages(self, image: np.ndarray, score: float, frame: bool = False):
-        """Detector passes in the order they are tried, each a callable -> detections >= ``score``:
-        the full-range detector upright, then on the frame rotated by each of ``rotations``, then
-        (``crop_fallback``) the short-range detector on the frame padded to a 1.5x square and as it
-        is (tight face crops, where the full-range model sees no face); with ``tiles``, both
-        detectors on a grid of half-size sub-frames; with ``frame``, last, the frame's centre square
-        as a candidate of score 0 (``frame_detection``)."""
+    def _whole_frame_passes(self, image: np.ndarray, score: float):
         yield lambda: self.full(image, score)
         for deg in self.config.rotations:
             yield lambda deg=deg: self.detect_rotated(image, deg, score)
         if self.config.crop_fallback:
             yield lambda: self._detect_padded(image, score)
             yield lambda: self.short(image, score)
+
+    def detection_stages(self, image: np.ndarray, score: float, frame: bool = False, mirror: bool = False):
+        """Detector passes in the order they are tried, each a callable -> detections >= ``score``:
+        the full-range detector upright, then on the frame rotated by each of ``rotations``, then
+        (``crop_fallback``) the short-range detector on the frame padded to a 1.5x square and as it
+        is (tight face crops, where the full-range model sees no face); with ``mirror``, the same
+        passes on the mirrored frame (``unmirror``); with ``tiles``, both detectors on a grid of
+        half-size sub-frames; with ``frame``, last, the frame's centre square as a candidate of
+        score 0 (``frame_detection``)."""
+        yield from self._whole_frame_passes(image, score)
+        if mirror:
+            w = image.shape[1]
+            for stage in self._whole_frame_passes(np.ascontiguousarray(image[:, ::-1]), score):
+                yield lambda stage=stage: unmirror(stage(), w)
         if self.config.tiles:
             yield lambda: self._detect_tiles(image, score)
         if frame:
@@ -306,7 +338,8 @@ class Analyzer:
         second = self._second_stage()
         score = self.config.detection_floor(second)
         faces: list[Face] = []
-        for stage in self.detection_stages(image, score, frame=second and self.config.frame_candidate):
+        for stage in self.detection_stages(image, score, frame=second and self.config.frame_candidate,
+                                           mirror=second and self.config.mirror_search):
             t0 = time.perf_counter()
             dets = stage()
             self.times.detect += (time.perf_counter() - t0) * 1e3
