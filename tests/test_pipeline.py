@@ -148,6 +148,36 @@ def test_tiles_find_a_small_face_the_whole_frame_passes_miss(analyzer, portrait)
         Analyzer(frame_candidate=True, verify_face=0.0)
 
 
+def test_unmirror_maps_boxes_and_keypoints_back_with_sides_swapped():
+    from cribsight.detect.blazeface import Detection
+    from cribsight.pipeline import MIRROR, unmirror
+
+    kp = np.array([[30, 40], [60, 40], [45, 55], [45, 70], [10, 45], [80, 45]], np.float32)  # right eye first
+    d = unmirror([Detection(np.array([5, 20, 85, 90], np.float32), kp, 0.7, "blazeface_full")], w=100)[0]
+    assert np.allclose(d.box_xyxy, [14, 20, 94, 90]) and d.score == 0.7 and d.detector == "blazeface_full" + MIRROR
+    # the mirror's "right eye" at x=30 is the subject's left eye, at 99 - 30 = 69 on the frame
+    assert np.allclose(d.keypoints_xy, [[39, 40], [69, 40], [54, 55], [54, 70], [19, 45], [89, 45]])
+
+
+def test_mirror_passes_follow_the_frame_passes_and_map_back(analyzer, portrait):
+    from cribsight.pipeline import MIRROR, Analyzer
+
+    stages = list(analyzer.detection_stages(portrait, 0.4))
+    with_mirror = list(analyzer.detection_stages(portrait, 0.4, mirror=True))
+    assert len(with_mirror) == 2 * len(stages) == 12  # full, 3 rotations, 2 short-range; then the same mirrored
+    up = stages[0]()[0]
+    back = with_mirror[len(stages)]()[0]  # full-range on the mirrored portrait, mapped back
+    assert back.detector == up.detector + MIRROR
+    iod = np.linalg.norm(up.keypoints_xy[0] - up.keypoints_xy[1])
+    assert np.abs(back.box_xyxy - up.box_xyxy).max() < 0.1 * iod
+    assert np.linalg.norm(back.keypoints_xy - up.keypoints_xy, axis=1).max() < 0.1 * iod  # sides swapped back
+    # a face found upright never reaches the mirror passes; the pretrained path never runs them
+    assert not _one_face(Analyzer(mirror_search=True).analyze_image(portrait)).detector.endswith(MIRROR)
+    for bad in (1, "yes", None):
+        with pytest.raises(InputError, match="mirror_search"):
+            Analyzer(mirror_search=bad)
+
+
 def test_overlapping_detections_are_reported_once():
     from cribsight.detect.blazeface import Detection
     from cribsight.pipeline import suppress_overlaps

@@ -70,7 +70,8 @@ class AnalyzerConfig:
     frame_candidate: bool = False
     # second stage: when no pass yields a face, the same passes on the mirrored frame (BlazeFace is
     # not mirror-symmetric: a face scored just under the threshold often scores above it mirrored),
-    # detections mapped back to the frame; the mesh and CribNet then run on the frame itself
+    # detections mapped back to the frame; the mesh and CribNet then run on the frame itself, and a
+    # mirrored detection is kept only at P(face) >= ``tile_verify``, first stage or not
     mirror_search: bool = False
     # opt-in, for small faces in wide frames: after the other passes, both detectors on a ``tiles`` x
     # ``tiles`` grid of overlapping sub-frames, each half the frame's width and height (0 = off); a
@@ -367,7 +368,8 @@ class Analyzer:
         self.times.landmarks += (t1 - t0) * 1e3
         first = self.config.first_stage(det.score, mesh.presence)
         second = self._second_stage()  # CribNet with a face output, and verify_face > 0
-        tile = det.detector.endswith(TILE)
+        # detections of the extra passes (tiles, the mirrored frame) face the stricter rule
+        tile = det.detector.endswith(TILE) or det.detector.endswith(MIRROR)
         c = None
         if self.cribnet is not None and (first or second):
             # the second stage decides on P(face) inside the call, before the decoding it would waste
