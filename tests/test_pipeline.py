@@ -171,11 +171,13 @@ def test_mirror_passes_follow_the_frame_passes_and_map_back(analyzer, portrait):
     iod = np.linalg.norm(up.keypoints_xy[0] - up.keypoints_xy[1])
     assert np.abs(back.box_xyxy - up.box_xyxy).max() < 0.1 * iod
     assert np.linalg.norm(back.keypoints_xy - up.keypoints_xy, axis=1).max() < 0.1 * iod  # sides swapped back
-    # a face found upright never reaches the mirror passes; the pretrained path never runs them
+    # a face found upright never reaches the mirror passes
     assert not _one_face(Analyzer(mirror_search=True).analyze_image(portrait)).detector.endswith(MIRROR)
     for bad in (1, "yes", None):
         with pytest.raises(InputError, match="mirror_search"):
             Analyzer(mirror_search=bad)
+    with pytest.raises(InputError, match="second stage"):  # its detections are only trusted with CribNet's P(face)
+        Analyzer(mirror_search=True, model="pretrained")
 
 
 def test_overlapping_detections_are_reported_once():

@@ -116,6 +116,21 @@ def test_frame_candidate_finds_a_close_up_the_detectors_miss(analyzer):
     assert faces[0].parts["mouth"].covered > 0.5 and faces[0].parts["nose"].covered > 0.5
 
 
+def test_mirror_search_finds_a_masked_face_the_frame_passes_miss(analyzer):
+    from cribsight.pipeline import MIRROR, Analyzer
+
+    # BlazeFace boxes this masked face only on the mirrored frame (found by the 0.99 second stage)
+    img = read_image(shared_path("facemask", "with_mask", "with_mask-with_mask344.jpg"))
+    assert analyzer.analyze_image(img).faces == ()  # off by default
+    faces = Analyzer(mirror_search=True).analyze_image(img).faces
+    assert len(faces) == 1 and MIRROR in faces[0].detector
+    x1, y1, x2, y2 = faces[0].box
+    lm = np.asarray(faces[0].landmarks.xy)
+    assert x1 < lm[30, 0] < x2 and y1 < lm[30, 1] < y2  # the nose tip inside the box mapped back
+    assert lm[36:42, 0].mean() < lm[42:48, 0].mean()  # subject's right eye on the image left: not mirrored
+    assert faces[0].parts["mouth"].covered > 0.5
+
+
 def test_aflw2000_so_detection_metrics_by_variant():
     """A predictor that returns each image's ground-truth 68-point box, except on the 'top' variant
     where it returns a box beside the face, gives AP 1 for the exact boxes and recall 0 on 'top'."""

@@ -48,8 +48,9 @@ FRAME_HELP = ("second stage, last resort for close-up cameras: when no detector 
 TILES_HELP = ("opt-in, small faces in wide frames: when no other pass finds a face, run both detectors on an N x N grid "
               "of half-size sub-frames (0 = off, else 3 to 8; a tile's detection is kept only at P(face) >= 0.99, so it "
               "needs CribNet's second stage; ~120 ms more on a face-less frame)")
-MIRROR_HELP = ("second stage: when no detector pass finds a face, run the passes again on the mirrored frame "
-               "(BlazeFace is not mirror-symmetric; needs CribNet's second stage, ignored on the pretrained path)")
+MIRROR_HELP = ("opt-in: when no whole-frame pass finds a face, run them again on the mirrored frame (BlazeFace is not "
+               "mirror-symmetric); a mirrored detection is kept only at P(face) >= 0.99, so it needs CribNet's second stage "
+               "(default off: more false faces in face-less crib scenes)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 

@@ -229,8 +229,8 @@ class Analyzer:
             from .analyze.cribnet import CribNet
 
             self.cribnet = CribNet("cribnet.onnx", threads)
-        if (cfg.tiles or cfg.frame_candidate) and not self._second_stage():
-            raise InputError("tiles / frame_candidate", "CribNet's second stage (model cribnet, verify_face > 0): "
+        if (cfg.tiles or cfg.frame_candidate or cfg.mirror_search) and not self._second_stage():
+            raise InputError("tiles / frame_candidate / mirror_search", "CribNet's second stage (model cribnet, verify_face > 0): "
                              "their candidates are only trusted with its P(face)",
                              f"model={cfg.model!r}, verify_face={cfg.verify_face}")
 
