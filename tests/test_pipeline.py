@@ -172,7 +172,7 @@ def test_mirror_passes_follow_the_frame_passes_and_map_back(analyzer, portrait):
     assert np.abs(back.box_xyxy - up.box_xyxy).max() < 0.1 * iod
     assert np.linalg.norm(back.keypoints_xy - up.keypoints_xy, axis=1).max() < 0.1 * iod  # sides swapped back
     # a face found upright never reaches the mirror passes
-    assert not _one_face(Analyzer(mirror_search=True).analyze_image(portrait)).detector.endswith(MIRROR)
+    assert MIRROR not in _one_face(Analyzer(mirror_search=True).analyze_image(portrait)).detector
     for bad in (1, "yes", None):
         with pytest.raises(InputError, match="mirror_search"):
             Analyzer(mirror_search=bad)
@@ -197,9 +197,23 @@ def test_tile_detections_face_the_stricter_rule():
     from cribsight.pipeline import AnalyzerConfig
 
     cfg = AnalyzerConfig()  # reject 0.5, verify 0.9, tile_verify 0.99
-    assert cfg.second_stage_keeps(True, 0.6) and not cfg.second_stage_keeps(True, 0.6, tile=True)
-    assert cfg.second_stage_keeps(False, 0.95) and not cfg.second_stage_keeps(False, 0.95, tile=True)
-    assert cfg.second_stage_keeps(False, 0.995, tile=True) and cfg.second_stage_keeps(True, 0.995, tile=True)
+    assert cfg.second_stage_keeps(True, 0.6) and not cfg.second_stage_keeps(True, 0.6, strict=True)
+    assert cfg.second_stage_keeps(False, 0.95) and not cfg.second_stage_keeps(False, 0.95, strict=True)
+    assert cfg.second_stage_keeps(False, 0.995, strict=True) and cfg.second_stage_keeps(True, 0.995, strict=True)
+
+
+def test_tile_and_mirror_detections_meet_the_stricter_rule_in_the_pipeline(portrait):
+    from dataclasses import replace
+
+    from cribsight.pipeline import MIRROR, TILE, Analyzer
+
+    a = Analyzer()
+    h, w = portrait.shape[:2]
+    det = list(a.detection_stages(portrait, 0.4))[0]()[0]  # the upright full-range pass
+    a.config.tile_verify = 1.01  # a bar no P(face) reaches: only the plain detection may pass
+    assert a._face(portrait, det, w, h) is not None
+    for suffix in (TILE, MIRROR):
+        assert a._face(portrait, replace(det, detector=det.detector + suffix), w, h) is None
 
 
 def test_blank_image_has_no_face(analyzer):

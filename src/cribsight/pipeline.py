@@ -77,7 +77,7 @@ class AnalyzerConfig:
     # ``tiles`` grid of overlapping sub-frames, each half the frame's width and height (0 = off); a
     # tile's detection is kept only at P(face) >= ``tile_verify`` (with CribNet), first stage or not
     tiles: int = 0
-    tile_verify: float = 0.99
+    tile_verify: float = 0.99  # also the mirror search's bar
 
     # The acceptance rule, in one place for ``Analyzer`` and tools/tune_second_stage.py.
     def detection_floor(self, second_stage: bool) -> float:
@@ -88,11 +88,11 @@ class AnalyzerConfig:
         """Accepted by the detector score and the face mesh's presence."""
         return score >= self.score_thresh and presence >= self.presence_thresh
 
-    def second_stage_keeps(self, first: bool, face_p: float, tile: bool = False) -> bool:
+    def second_stage_keeps(self, first: bool, face_p: float, strict: bool = False) -> bool:
         """With the second stage on: a first-stage face is kept unless P(face) < ``reject_face``; a
-        doubtful detection only when P(face) >= ``verify_face``; a tile's detection only when
-        P(face) >= ``tile_verify``."""
-        return face_p >= (self.tile_verify if tile else self.reject_face if first else self.verify_face)
+        doubtful detection only when P(face) >= ``verify_face``; a detection of an extra pass (a tile,
+        the mirrored frame: ``strict``) only when P(face) >= ``tile_verify``, first stage or not."""
+        return face_p >= (self.tile_verify if strict else self.reject_face if first else self.verify_face)
 
 
 @dataclass
@@ -355,8 +355,8 @@ class Analyzer:
         First stage: detector score >= ``score_thresh`` and mesh presence >= ``presence_thresh``.
         With CribNet's face output (second stage), a detection that fails the first stage is kept
         when P(face) >= ``verify_face`` (detector name + "+cribnet"), and one that passes it is
-        dropped when P(face) < ``reject_face``; a tile's detection is kept only at P(face) >=
-        ``tile_verify``. A frame candidate's box is the square around the mesh's 68 points."""
+        dropped when P(face) < ``reject_face``; a detection of a tile or of the mirrored frame is kept
+        only at P(face) >= ``tile_verify``. A frame candidate's box is the square around the mesh's 68 points."""
         b = det.box_xyxy
         if not (b[2] - b[0] > 1 and b[3] - b[1] > 1):  # a degenerate box (seen at low scores): no ROI
             return None
@@ -369,11 +369,11 @@ class Analyzer:
         first = self.config.first_stage(det.score, mesh.presence)
         second = self._second_stage()  # CribNet with a face output, and verify_face > 0
         # detections of the extra passes (tiles, the mirrored frame) face the stricter rule
-        tile = det.detector.endswith(TILE) or det.detector.endswith(MIRROR)
+        strict = det.detector.endswith((TILE, MIRROR))
         c = None
         if self.cribnet is not None and (first or second):
             # the second stage decides on P(face) inside the call, before the decoding it would waste
-            keep = (lambda face_p: self.config.second_stage_keeps(first, face_p, tile)) if second else None
+            keep = (lambda face_p: self.config.second_stage_keeps(first, face_p, strict)) if second else None
             c = self.cribnet(image, lm68, keep=keep)
             t2 = time.perf_counter()
             self.times.network += (t2 - t1) * 1e3
