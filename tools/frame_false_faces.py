@@ -2,7 +2,7 @@
 infant's head cut away - the parts of the scene left of, right of, above and below the head region
 (the labelled face keypoints' box grown by 0.6 of its size), each kept when it is at least 40% of
 the scene's width and height and 200 px. Any face reported there is false. Counted separately for
-the opt-in frame candidate (on unless ``--no-frame``) and for the detector passes (tiles included).
+the opt-in frame candidate (on unless ``--no-frame``) and for the detector passes (tiles and mirror search included when asked for).
 
     python tools/frame_false_faces.py [--model runs/cribnet_ft/cribnet.onnx] [--verify-face 0.9] [--split holdout]
                                       [--tiles 3] [--no-frame] [--mirror-search on|off]

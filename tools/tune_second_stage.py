@@ -9,7 +9,7 @@ unmasked face-mask photos found, and UTKFace crops found (every 4th image).
     python tools/tune_second_stage.py [--cache out/second_stage.json]
 
 The records are cached; delete the cache after changing the model. The passes are the default
-Analyzer's (the opt-in tiles and frame candidate are not replayed). The chosen setting is the
+Analyzer's (the opt-in tiles, mirror search and frame candidate are not replayed). The chosen setting is the
 default in ``AnalyzerConfig``; its end-to-end figures come from ``cribsight eval``.
 """
 from __future__ import annotations

@@ -134,7 +134,8 @@ _KEYPOINT_FLIP = [1, 0, 2, 3, 5, 4]
 def unmirror(dets: list[Detection], w: int) -> list[Detection]:
     """Detections on the frame mirrored left-right (``image[:, ::-1]``, ``w`` wide) mapped back to the
     frame: x -> w - 1 - x (pixel centres at integers), the box's sides and the keypoints' sides
-    swapped back, ``MIRROR`` appended to the detector name."""
+    swapped back, ``MIRROR`` appended to the detector name. Box edges are mapped as points too, as
+    the rotation search's are (``_unrotate_points``): within 1 px of the edge convention x -> w - x."""
     out = []
     for d in dets:
         b = d.box_xyxy
