@@ -117,6 +117,8 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     (tmp_path / "p.jsonl").write_text("{not json\n")
     proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--data", str(tmp_path / "empty"))
     assert proc.returncode == 2 and "line 1" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "video-dev", "--predictions", str(tmp_path / "p.jsonl"))
+    assert proc.returncode == 2 and "video-dev: expected a model" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_environment_and_option_typos_are_typed_errors(tmp_path, monkeypatch):

@@ -64,6 +64,15 @@ def test_infant_video_decodes_with_container_timestamps(analyzer):
     assert found >= 18  # of 20 sampled frames: the hand hides the face only briefly
 
 
+def test_infant_video_dev_labels(analyzer):
+    # our labels on every 5th frame: the face is in view throughout; a hand covers the right eye in 4
+    r = B.video_dev(shared_path("video"), B.analyzer_predictor(analyzer))
+    assert r["failed"] == [] and r["frames"] == 60 and r["eye_right_covered_positives"] == 4
+    assert r["face_found_rate"] >= 0.95 and r["frames_with_more_than_one_face"] <= 3  # measured 1.0, 0
+    assert r["eye_right_covered_auroc"] >= 0.9  # measured 0.973: the covered eye ranks above the uncovered ones
+    assert r["nose_or_mouth_covered_false_alarm_rate"] <= 0.1  # measured 0.0 on 57 frames
+
+
 def _doubtful_detection(analyzer, image):
     """The first detection (down to ``candidate_score``) that fails the first stage - detector score
     below ``score_thresh`` or mesh presence below ``presence_thresh`` - with its 68 mesh points."""

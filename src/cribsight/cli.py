@@ -345,6 +345,7 @@ BENCHMARKS = {  # name -> (function name, default data folder under ../shared/da
     "aflw2000-so": ("aflw2000_so", "aflw2000_sample"),
     "robustness": ("robustness", "aflw2000_sample"),
     "syrip-dev": ("syrip_dev", "syrip"),
+    "video-dev": ("video_dev", "video"),
     "synthetic": ("synthetic", "./out/shards/holdout"),  # built by: cribsight data build configs/data/holdout.yaml
 }
 MODELS = ("cribnet", "pretrained")
@@ -415,6 +416,10 @@ def eval_cmd(
         raise typer.Exit(2)
     if data is not None and len(names) != 1:
         console.print("[red]error[/red] --data: expected exactly one benchmark with it, found " + str(len(names)))
+        raise typer.Exit(2)
+    if "video-dev" in names and predictions is not None:
+        console.print("[red]error[/red] video-dev: expected a model to run on the decoded frames, found predictions "
+                      "(they are matched by file name, and every frame of a video has the same one)")
         raise typer.Exit(2)
     if "synthetic" in names and (predictions is not None or model != "cribnet"):
         console.print("[red]error[/red] synthetic: expected a shipped trained model (--model cribnet), found "

@@ -23,6 +23,13 @@ HEADLINES = {
                   "eyes_covered_when_uncovered_not_seen_rate", "eyes_covered_recall", "nose_covered_false_alarm_rate",
                   "nose_occluded_when_uncovered_rate", "mouth_occluded_when_uncovered_rate",
                   "eyes_open_auroc", "eyes_closed_scored", "turned_away_or_face_down", "all_clear_rate_when_turned_away"],
+    "video-dev": ["frames", "face_found_rate", "frames_with_more_than_one_face", "eye_right_covered_positives",
+                  "eye_right_covered_recall", "eye_right_covered_false_alarm_rate", "eye_right_covered_auroc",
+                  "eye_left_covered_false_alarm_rate", "nose_covered_false_alarm_rate", "mouth_covered_positives",
+                  "mouth_covered_recall", "mouth_covered_false_alarm_rate", "nose_or_mouth_covered_false_alarm_rate",
+                  "eye_left_occluded_when_uncovered_rate", "eye_right_occluded_when_uncovered_rate",
+                  "nose_occluded_when_uncovered_rate", "mouth_occluded_when_uncovered_rate", "eyes_open_auroc",
+                  "eyes_reported_open_when_open_rate"],
     "synthetic": ["samples", "face_samples", "face_auroc", "covered_f1.eye_left", "covered_f1.eye_right", "covered_f1.nose", "covered_f1.mouth",
                   "covered_f1_two_sided.eye_left", "covered_f1_two_sided.eye_right", "covered_f1_two_sided.nose",
                   "covered_f1_two_sided.mouth",
@@ -272,6 +279,9 @@ def _table_md(rows: list[tuple[str, list[Any]]], header: list[str]) -> str:
 DESCRIPTIONS = {
     "syrip-dev": "390 SyRIP images labelled by eye by the developers (src/cribsight/eval/syrip_dev_labels.csv). A face "
                  "turned away or face down must never come out 'all clear' (target rate <= 0.05).",
+    "video-dev": "Every 5th frame of the real infant clip (../shared/data/video), labelled by eye by the developers "
+                 "(src/cribsight/eval/video_dev_labels.csv): a hand passes over the infant's right eye and mouth. One "
+                 "infant, correlated frames: intervals are optimistic.",
     "synthetic": "The data engine's held-out set (other faces, seeds and textures; seed-003 rectangles included): "
                  "labels exact by construction.",
     "syrip": "Infant scenes. Recall over images whose nose and both eyes are labelled visible: a face is found when a box "
