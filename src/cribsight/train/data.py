@@ -206,6 +206,7 @@ class ShardSet:
         if input_size != S:
             m = F.interpolate(m, size=(input_size, input_size), mode="area")
         parts = take("parts").astype(np.int64)
+        pose = take("pose")  # (N, 3) yaw, pitch, roll degrees, NaN unknown
         weights = [None, None]  # occluded, covered
         if self._cover_parts or self._occ_parts or self.ignore_part_labels:
             src = self._sources(idx)
@@ -217,21 +218,21 @@ class ShardSet:
                 weight = np.array([by_source.get(s, none) for s in src]).reshape(len(src), len(PART_NAMES))
                 converted = (weight > 0) & (lab == -1)
                 if k == 0 and self._occ_pose is not None:
-                    yaw, pitch = take("pose")[:, 0], take("pose")[:, 1]
+                    yaw, pitch = pose[:, 0], pose[:, 1]
                     with np.errstate(invalid="ignore"):  # NaN (unknown pose) compares False: not converted
                         frontal = (np.abs(yaw) < self._occ_pose[0]) & (pitch > self._occ_pose[1])
                     converted &= frontal[:, None]
                 lab[converted] = 0
                 if k == 1 and self._pitched is not None:
                     below, override = self._pitched
-                    pitch = take("pose")[:, 1]
+                    pitch = pose[:, 1]
                     down = (np.isfinite(pitch) & (pitch < below))[:, None] & converted & np.isfinite(override)[None]
                     weight = np.where(down, np.broadcast_to(override, weight.shape), weight)
                 if (weight[converted] != 1).any():
                     weights[k] = torch.from_numpy(np.where(converted, weight, 1.0).astype(np.float32))
             if self.ignore_part_labels:
                 parts[np.array([s in self.ignore_part_labels for s in src], bool)] = -1
-        return Batch(img, lm, loc_known, visible, torch.from_numpy(take("pose")).float(), m,
+        return Batch(img, lm, loc_known, visible, torch.from_numpy(pose).float(), m,
                      torch.from_numpy(parts), torch.from_numpy(take("eyes_open")).long(),
                      torch.from_numpy(face), weights[1], weights[0])
 
