@@ -373,52 +373,62 @@ def test_video_dev_scoring_hand_values(tmp_path):
 
     (tmp_path / "v").mkdir()
     w = VideoWriter(tmp_path / "v" / "clip.mp4", 10, 64, 48)
-    for i in range(12):  # a real encoded clip of 12 frames
+    for i in range(12):  # a real encoded clip of 12 frames, frame i grey level 20 i
         w.write(np.full((48, 64, 3), 20 * i, np.uint8))
     w.close()
+    (tmp_path / "v" / "bad.mp4").write_bytes(b"not a video")
     labels = tmp_path / "labels.csv"
     labels.write_text("# test\nvideo,frame,eye_left,eye_right,nose,mouth,eyes\n"
-                      "clip.mp4,0,0,1,0,0,open\n"    # right eye covered, found (0.8)
-                      "clip.mp4,5,0,0,0,1,open\n"    # mouth covered, missed (0.3); right eye's 0.6 a false alarm
-                      "clip.mp4,10,0,0,0,0,closed\n"  # no face reported
-                      "clip.mp4,11,0,0,0,-1,unknown\n"  # two faces: the higher-scoring one is scored; mouth unsure
-                      "clip.mp4,40,0,0,0,0,open\n"     # not in the 12-frame clip: a failure line
-                      "gone.mp4,0,0,0,0,0,open\n")     # no such video: a failure line
+                      "clip.mp4,0,0,1,0,0,open\n"       # right eye covered, found (0.8)
+                      "clip.mp4,5,0,0,0,1,open\n"       # mouth covered, missed (0.3); right eye's 0.6 a false alarm
+                      "clip.mp4,8,0,0,0,0,open\n"       # no face reported
+                      "clip.mp4,9,0,0,0,0,open\n"       # the prediction fails: not scored
+                      "clip.mp4,10,0,0,0,0,closed\n"    # nose reported covered (0.7): a nose-or-mouth false alarm
+                      "clip.mp4,11,0,0,0,-1,unknown\n"  # two faces, the higher-scoring one scored; mouth unsure
+                      "clip.mp4,40,0,0,0,0,open\n"      # not in the 12-frame clip
+                      "gone.mp4,0,0,0,0,0,open\n"       # no such video
+                      "bad.mp4,0,0,0,0,0,open\nbad.mp4,3,0,0,0,0,open\n")  # not decodable: one line for both
     face = lambda parts, eo=0.9, score=0.9: Face(box=(0, 0, 10, 10), score=score, detector="t", parts=parts,
                                                  eyes_open=Probability(eo))
-    results = {0: (face(_parts(eye_right=0.8)),), 5: (face(_parts(eye_right=0.6, mouth=0.3), eo=0.4),), 10: (),
-               11: (face(_parts(nose=0.7), score=0.3), face(_parts()))}
+    results = {0: (face(_parts(eye_right=0.8)),), 5: (face(_parts(eye_right=0.6, mouth=0.3), eo=0.4),), 8: (),
+               10: (face(_parts(nose=0.7), eo=0.2),), 11: (face(_parts(nose=0.7), score=0.3), face(_parts()))}
     calls = []
 
     def predict(path, image):
-        i = [0, 5, 10, 11][len(calls)]
-        calls.append((path.name, image.shape, int(image.mean())))
+        i = int(round(image.mean() / 20))  # which frame was decoded, from its grey level
+        calls.append((path.name, image.shape, i))
+        if i == 9:
+            raise RuntimeError("boom")
         return FrameResult(path.name, i, 0, 64, 48, results[i])
 
     r = B.video_dev(tmp_path / "v", predict, labels=labels)
-    assert [c[:2] for c in calls] == [("clip.mp4", (48, 64, 3))] * 4
-    assert [c[2] for c in calls] == pytest.approx([0, 100, 200, 220], abs=6)  # the labelled frames, decoded
-    assert r["frames"] == 6 and r["videos"] == 2
-    assert r["face_found_rate"] == 0.5 and r["frames_with_more_than_one_face"] == 1
-    assert len(r["failed"]) == 2 and "clip.mp4 frame 40: not in the video" in r["failed"]
-    assert any(f.startswith("gone.mp4: ") and "nothing there" in f for f in r["failed"])
-    assert r["eye_right_covered_positives"] == 1 and r["eye_right_covered_scored"] == 3
-    assert r["eye_right_covered_recall"] == 1.0 and r["eye_right_covered_false_alarm_rate"] == 0.5  # 0.6 of 0.6, 0.1
+    assert calls == [("clip.mp4", (48, 64, 3), i) for i in (0, 5, 8, 9, 10, 11)]  # the labelled frames, in order
+    assert r["frames"] == 10 and r["videos"] == 3 and r["frames_failed"] == 5
+    assert r["face_found_rate"] == 0.8 and r["frames_with_more_than_one_face"] == 1  # 4 of the 5 scored
+    assert len(r["failed"]) == 4 and {"clip.mp4 frame 9: boom", "clip.mp4 frame 40: not in the video"} < set(r["failed"])
+    assert any(f.startswith("gone.mp4, labelled frames from 0 on: ") and "nothing there" in f for f in r["failed"])
+    assert any(f.startswith("bad.mp4, labelled frames from 0 on: ") for f in r["failed"])
+    assert r["eye_right_covered_positives"] == 1 and r["eye_right_covered_scored"] == 4
+    assert r["eye_right_covered_recall"] == 1.0 and r["eye_right_covered_false_alarm_rate"] == pytest.approx(1 / 3)
     assert r["eye_right_covered_auroc"] == 1.0 and r["eye_right_covered_auroc_ci95"] is None  # perfect: no interval
-    assert r["mouth_covered_positives"] == 1 and r["mouth_covered_recall"] == 0.0 and r["mouth_covered_scored"] == 2
-    assert r["nose_covered_false_alarm_rate"] == 0.0 and r["nose_covered_recall"] is None  # frame 11's 0.7 not the infant's
-    assert r["nose_or_mouth_covered_scored"] == 2 and r["nose_or_mouth_covered_recall"] == 0.0  # 11: mouth unsure
-    assert r["nose_occluded_when_uncovered_rate"] == 1.0 and r["nose_occluded_when_uncovered_scored"] == 3
-    assert r["mouth_occluded_when_uncovered_scored"] == 1 and r["mouth_occluded_when_uncovered_rate"] == 0.0
-    assert r["eyes_open_auroc"] is None and r["eyes_closed_scored"] == 0  # the closed frame had no face
+    assert r["mouth_covered_positives"] == 1 and r["mouth_covered_recall"] == 0.0 and r["mouth_covered_scored"] == 3
+    assert r["nose_covered_false_alarm_rate"] == 0.25 and r["nose_covered_recall"] is None  # 11's 0.7 not the infant's
+    # nose or mouth, the larger P: 0 negative 0.1, 5 positive 0.3, 10 negative 0.7; 11 not scored (mouth unsure)
+    assert r["nose_or_mouth_covered_scored"] == 3 and r["nose_or_mouth_covered_recall"] == 0.0
+    assert r["nose_or_mouth_covered_false_alarm_rate"] == 0.5 and r["nose_or_mouth_covered_auroc"] == 0.5
+    assert r["nose_occluded_when_uncovered_rate"] == 1.0 and r["nose_occluded_when_uncovered_scored"] == 4
+    assert r["mouth_occluded_when_uncovered_scored"] == 2 and r["mouth_occluded_when_uncovered_rate"] == 0.0
+    # eyes: open 0.9 and 0.4, closed 0.2 (frame 11's unknown not scored)
+    assert r["eyes_open_auroc"] == 1.0 and r["eyes_closed_scored"] == 1
     assert r["eyes_reported_open_when_open_rate"] == 0.5 and r["eyes_reported_open_when_open_scored"] == 2
 
 
 def test_video_dev_labels_are_checked(tmp_path):
     bad = tmp_path / "bad.csv"
-    for line in ("clip.mp4,x,0,0,0,0,open", "clip.mp4,1,0,2,0,0,open", "clip.mp4,1,0,0,0,open", "clip.mp4,1,0,0,0,0,shut"):
-        bad.write_text("video,frame,eye_left,eye_right,nose,mouth,eyes\n" + line + "\n")
-        with pytest.raises(B.InputError, match="line 2"):
+    for line in ("clip.mp4,x,0,0,0,0,open", "clip.mp4,1,0,2,0,0,open", "clip.mp4,1,0,0,0,open", "clip.mp4,1,0,0,0,0,shut",
+                 "clip.mp4,0,0,0,0,0,open"):  # the last: frame 0 twice
+        bad.write_text("video,frame,eye_left,eye_right,nose,mouth,eyes\nclip.mp4,0,0,0,0,0,open\n" + line + "\n")
+        with pytest.raises(B.InputError, match="line 3"):
             B.read_video_labels(bad)
     rows = B.read_video_labels()  # the shipped labels parse: every 5th frame of the clip
     assert [r["frame"] for r in rows] == list(range(0, 300, 5))

@@ -634,9 +634,10 @@ _PARTS = ("eye_left", "eye_right", "nose", "mouth")
 
 
 def read_video_labels(path: Path = VIDEO_LABELS) -> list[dict]:
-    """Rows of ``video,frame,eye_left,eye_right,nose,mouth,eyes`` (parts covered 1 / 0 / -1 unsure;
-    eyes open / closed / unknown); a malformed line is an ``InputError`` naming it."""
-    rows = []
+    """Rows of ``video,frame,eye_left,eye_right,nose,mouth,eyes`` (frame: 0-based index in decode
+    order; parts covered 1 / 0 / -1 unsure; eyes open / closed / unknown); a malformed or repeated
+    (video, frame) line is an ``InputError`` naming it."""
+    rows, seen = [], set()
     for i, line in enumerate(Path(path).read_text().splitlines(), 1):
         if not line or line.startswith("#") or line.startswith("video,"):
             continue
@@ -651,81 +652,66 @@ def read_video_labels(path: Path = VIDEO_LABELS) -> list[dict]:
         if frame < 0 or set(covered.values()) - {-1, 0, 1} or eyes not in ("open", "closed", "unknown"):
             raise InputError(f"{path} line {i}", "a frame >= 0, part labels in {-1, 0, 1} and eyes open / closed / "
                              "unknown", repr(line))
+        if (video, frame) in seen:
+            raise InputError(f"{path} line {i}", "one line per video frame", f"a second one for {video} frame {frame}")
+        seen.add((video, frame))
         rows.append({"video": video, "frame": frame, "covered": covered, "eyes": eyes})
     return rows
 
 
 def video_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = VIDEO_LABELS) -> dict:
-    """Our by-eye labels on sampled frames of the infant video(s) in ``data_dir``: the share of
-    labelled frames in which a face is found (every labelled frame shows the face) and of frames with
-    more than one face reported (one infant: the others are false); per part, P(covered) against our
-    covered label at the contract's 0.5 - false-alarm rate and recall with Wilson intervals, and the
-    AUROC when both classes are scored; the same for 'nose or mouth covered' (the larger of the two
-    probabilities, what a covered-airway alert would read; a frame counts when both labels are sure);
-    the share of parts labelled uncovered reported occluded at 0.5 (``*_occluded_when_uncovered``);
-    eyes-open AUROC, or, when no frame is labelled closed, the share of open-eyed frames reported
-    open. The infant's face is the highest-scoring one. A frame the labels name that the video does
-    not hold, a video that is missing or cannot be decoded, is listed under ``failed``; the rest
-    still count. Frames are decoded one at a time, in order, up to the last labelled one."""
+    """Our by-eye labels on sampled frames of the infant video(s) in ``data_dir``: the share of the
+    scored frames in which a face is found (every labelled frame shows the face) and the number of
+    frames with more than one face reported (one infant: the others are false); per part, P(covered)
+    against our covered label at the contract's 0.5 - false-alarm rate and recall with Wilson
+    intervals, and the AUROC when both classes are scored; the same for 'nose or mouth covered' (the
+    larger of the two probabilities, what a covered-airway alert would read; positive when either
+    label is 1, negative when both are 0, else not scored); the share of parts labelled uncovered
+    reported occluded at 0.5 (``*_occluded_when_uncovered``); eyes-open AUROC, and the share of
+    open-eyed frames reported open. Unsure labels (-1) are left out. The infant's face is the
+    highest-scoring one. Frames are decoded one at a time, in order, up to the last labelled one.
+    A video that is missing or stops decoding, a frame the video does not hold, and a frame whose
+    prediction fails are not scored: ``frames_failed`` counts them and ``failed`` says why."""
     from ..io.video import iter_video
     from .metrics import auroc_interval
 
     root = require(Path(data_dir), "video")
     rows = read_video_labels(labels)
-    by_video: dict[str, dict[int, dict]] = defaultdict(dict)
+    by_video: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        by_video[r["video"]][r["frame"]] = r
-    found = extra = 0
+        by_video[r["video"]].append(r)
+    scored = found = extra = 0
     cover = {p: ([], []) for p in (*_PARTS, "nose_or_mouth")}  # P(covered) and our label
     occ_when_uncovered = {p: [] for p in _PARTS}
     eye_s, eye_y = [], []
     failed = []
     for video, wanted in by_video.items():
+        wanted = sorted(wanted, key=lambda r: r["frame"])
+        at = wanted[0]["frame"]  # the labelled frame being looked for
         try:
             frames = iter_video(require(root / video, f"video {video}"))  # decoded as the rows ask for them
-        except InputError as e:
-            failed.append(f"{video}: {e}")
-            continue
-        error = None
-        for r in progress(sorted(wanted.values(), key=lambda r: r["frame"])):
-            vf = None
-            if error is None:
+            for r in progress(wanted):
+                at = r["frame"]
+                vf = next((f for f in frames if f.index >= r["frame"]), None)
+                if vf is None or vf.index != r["frame"]:
+                    failed.append(f"{video} frame {r['frame']}: not in the video")
+                    continue
                 try:
-                    vf = next((f for f in frames if f.index >= r["frame"]), None)
-                except InputError as e:  # undecodable from here on: the frames already scored still count
-                    error = str(e)
-            if vf is None or vf.index != r["frame"]:
-                failed.append(f"{video} frame {r['frame']}: {error or 'not in the video'}")
-                continue
-            try:
-                res = predict(root / video, image=vf.rgb)
-            except Exception as e:  # one frame's failure is a line, the others still count
-                failed.append(f"{video} frame {vf.index}: {e}")
-                continue
-            if not res.faces:
-                continue
-            found += 1
-            extra += len(res.faces) > 1
-            face = max(res.faces, key=lambda f: f.score)
-            lab = r["covered"]
-            if face.parts:
-                for p in _PARTS:
-                    c, o = face.parts[p].covered, face.parts[p].occluded
-                    if c is not None and lab[p] >= 0:
-                        cover[p][0].append(c)
-                        cover[p][1].append(lab[p] == 1)
-                    if o is not None and lab[p] == 0:
-                        occ_when_uncovered[p].append(o)
-                nm = [face.parts[p].covered for p in ("nose", "mouth")]
-                if None not in nm and min(lab["nose"], lab["mouth"]) >= 0:
-                    cover["nose_or_mouth"][0].append(max(nm))
-                    cover["nose_or_mouth"][1].append(1 in (lab["nose"], lab["mouth"]))
-            if r["eyes"] in ("open", "closed") and face.eyes_open is not None:
-                eye_s.append(face.eyes_open.p)
-                eye_y.append(r["eyes"] == "open")
+                    res = predict(root / video, image=vf.rgb)
+                except Exception as e:  # one frame's failure is a line, the others still count
+                    failed.append(f"{video} frame {vf.index}: {e}")
+                    continue
+                scored += 1
+                if not res.faces:
+                    continue
+                found += 1
+                extra += len(res.faces) > 1
+                _score_video_face(max(res.faces, key=lambda f: f.score), r, cover, occ_when_uncovered, eye_s, eye_y)
+        except InputError as e:  # missing, or undecodable from here on: the frames already scored still count
+            failed.append(f"{video}, labelled frames from {at} on: {e}")
     n = len(rows)
-    out = {"benchmark": "video-dev", "videos": len(by_video), "frames": n,
-           "face_found_rate": found / n if n else None, "face_found_rate_ci95": wilson_interval(found, n),
+    out = {"benchmark": "video-dev", "videos": len(by_video), "frames": n, "frames_failed": n - scored,
+           "face_found_rate": found / scored if scored else None, "face_found_rate_ci95": wilson_interval(found, scored),
            "frames_with_more_than_one_face": extra}
     for p, (sc, y) in cover.items():
         out[f"{p}_covered_positives"] = int(sum(y))
@@ -741,6 +727,27 @@ def video_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = VI
     out.update(_share_at([s for s, y in zip(eye_s, eye_y) if y], 0.5, "eyes_reported_open_when_open"))
     out["failed"] = failed
     return out
+
+
+def _score_video_face(face, r: dict, cover: dict, occ_when_uncovered: dict, eye_s: list, eye_y: list) -> None:
+    """Add one labelled frame's face to ``video_dev``'s tallies."""
+    lab = r["covered"]
+    if face.parts:
+        for p in _PARTS:
+            c, o = face.parts[p].covered, face.parts[p].occluded
+            if c is not None and lab[p] >= 0:
+                cover[p][0].append(c)
+                cover[p][1].append(lab[p] == 1)
+            if o is not None and lab[p] == 0:
+                occ_when_uncovered[p].append(o)
+        nm = [face.parts[p].covered for p in ("nose", "mouth")]
+        positive = 1 in (lab["nose"], lab["mouth"])
+        if None not in nm and (positive or lab["nose"] == lab["mouth"] == 0):
+            cover["nose_or_mouth"][0].append(max(nm))
+            cover["nose_or_mouth"][1].append(positive)
+    if r["eyes"] in ("open", "closed") and face.eyes_open is not None:
+        eye_s.append(face.eyes_open.p)
+        eye_y.append(r["eyes"] == "open")
 
 
 def _share_at(scores: list, threshold: float, name: str) -> dict:
