@@ -119,6 +119,10 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "line 1" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "video-dev", "--predictions", str(tmp_path / "p.jsonl"))
     assert proc.returncode == 2 and "video-dev: expected a model" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "syrip", "--model", "pretrained", "--cribnet-weights", "cribnet_v216.onnx")
+    assert proc.returncode == 2 and "--cribnet-weights: expected --model cribnet" in proc.stderr
+    proc = run("analyze", str(tmp_path), "--cribnet-weights", "cribnet_v3.onnx")
+    assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "cribnet_v216.onnx" in proc.stderr  # what ships
 
 
 def test_environment_and_option_typos_are_typed_errors(tmp_path, monkeypatch):

@@ -569,3 +569,32 @@ def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path
     r = B.synthetic(shards, model=str(path), limit=12)
     assert r["visibility_fusion"] is True
     assert r["visibility_auroc"] == pytest.approx(auroc(X @ w + fus["bias"], y), abs=1e-12)
+
+
+def test_install_weights_under_another_name(tmp_path, monkeypatch):
+    import hashlib
+
+    import cribsight.runtime as runtime
+    from cribsight.errors import InputError
+    from cribsight.train.trainer import install_weights
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    (weights / "manifest.json").write_text(json.dumps({"files": {"cribnet.onnx": {"model": "cribnet", "sha256": "x"}}}))
+    monkeypatch.setattr(runtime, "WEIGHTS_DIR", weights)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: cribnet\nmodel_config: {width: 0.75}\n")
+    onnx = run / "cribnet.onnx"
+    onnx.write_bytes(b"not really a network")
+    onnx.with_suffix(".json").write_text(json.dumps({"model": "cribnet", "steps": 3000}))
+    dest = install_weights(onnx, run, "cribnet_v216.onnx")
+    assert dest == weights / "cribnet_v216.onnx" and dest.read_bytes() == onnx.read_bytes()
+    man = json.loads((weights / "manifest.json").read_text())["files"]
+    assert man["cribnet.onnx"] == {"model": "cribnet", "sha256": "x"}  # the default entry untouched
+    assert man["cribnet_v216.onnx"]["sha256"] == hashlib.sha256(onnx.read_bytes()).hexdigest()
+    assert "non-commercial" in man["cribnet_v216.onnx"]["license"]
+    for bad in ("../cribnet_x.onnx", "bmtl.onnx", "cribnet_v2.16.onnx", "cribnet_x.pt", "cribnet_.onnx"):
+        with pytest.raises(InputError, match="--install-as"):
+            install_weights(onnx, run, bad)
+    assert sorted(p.name for p in weights.iterdir()) == ["cribnet_v216.onnx", "manifest.json"]

@@ -214,6 +214,25 @@ def test_tile_and_mirror_detections_meet_the_stricter_rule_in_the_pipeline(portr
     assert a._face(portrait, det, w, h) is not None
     for suffix in (TILE, MIRROR):
         assert a._face(portrait, replace(det, detector=det.detector + suffix), w, h) is None
+    a.config.tile_verify = 0.0  # and a bar every P(face) passes: they are kept
+    for suffix in (TILE, MIRROR):
+        assert a._face(portrait, replace(det, detector=det.detector + suffix), w, h) is not None
+
+
+def test_opt_in_cribnet_weights(portrait):
+    from cribsight.pipeline import Analyzer
+
+    default, alt = Analyzer(), Analyzer(cribnet_weights="cribnet_v216.onnx")
+    assert alt.cribnet.model.entry["sha256"] != default.cribnet.model.entry["sha256"]
+    f, g = _one_face(default.analyze_image(portrait)), _one_face(alt.analyze_image(portrait))
+    assert f.box == g.box and f.landmarks == g.landmarks  # the same base network: only the part layer differs
+    # (on this clear portrait both say 'visible' with near certainty, the retrained layer's odds differ)
+    assert any(not np.isclose(f.parts[p].occluded, g.parts[p].occluded, rtol=0.5, atol=0) for p in f.parts)
+    for bad, says in ((dict(cribnet_weights="nope.onnx"), "a shipped CribNet file"),
+                      (dict(cribnet_weights="face_landmark.onnx"), "a shipped CribNet file"),
+                      (dict(cribnet_weights="cribnet_v216.onnx", model="pretrained"), "model cribnet or auto")):
+        with pytest.raises(InputError, match=says):
+            Analyzer(**bad)
 
 
 def test_blank_image_has_no_face(analyzer):

@@ -51,6 +51,9 @@ TILES_HELP = ("opt-in, small faces in wide frames: when no other pass finds a fa
 MIRROR_HELP = ("opt-in: when no whole-frame pass finds a face, run them again on the mirrored frame (BlazeFace is not "
                "mirror-symmetric); a mirrored detection is kept only at P(face) >= 0.99, so it needs CribNet's second stage "
                "(default off: more false faces in face-less crib scenes; ~120 ms more on a face-less 1280x720 frame)")
+WEIGHTS_HELP = ("which shipped CribNet weights: cribnet.onnx (the default) or cribnet_v216.onnx (opt-in: 'occluded' "
+                "far less over-reported on infants, but 1 of our 87 turned-away heads comes out all clear; "
+                "MODEL_CARD_cribnet.md)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -188,11 +191,13 @@ def analyze(
     frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
     mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
+    cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
                    verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
-                   frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles)
+                   frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
+                   cribnet_weights=cribnet_weights)
     s = run_analyze(paths, out, render_dir, an)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -356,13 +361,16 @@ def _default_folder(name: str) -> Path:
     return Path(sub) if sub.startswith("./") else SHARED / sub
 
 
-def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: Path | None) -> dict:
+def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: Path | None,
+                   weights: str | None = None) -> dict:
     from .eval import benchmarks as B
 
     fn_name, _ = BENCHMARKS[name]
     kwargs: dict = {}
     if name in ("utkface", "facemask", "synthetic"):
         kwargs["limit"] = limit
+    if name == "synthetic" and weights is not None:  # it runs the network itself, not the Analyzer
+        kwargs["model"] = weights
     if name in ("aflw2000-so", "robustness") and export is not None:
         kwargs["export"] = export / name
     with _progress() as prog:
@@ -387,6 +395,7 @@ def eval_cmd(
     frame_candidate: Optional[bool] = typer.Option(None, help=FRAME_HELP),
     mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
+    cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
     from .errors import CribsightError
@@ -417,6 +426,10 @@ def eval_cmd(
     if data is not None and len(names) != 1:
         console.print("[red]error[/red] --data: expected exactly one benchmark with it, found " + str(len(names)))
         raise typer.Exit(2)
+    if cribnet_weights is not None and (predictions is not None or model != "cribnet"):
+        console.print("[red]error[/red] --cribnet-weights: expected --model cribnet, found "
+                      + ("predictions" if predictions is not None else model))
+        raise typer.Exit(2)
     if "video-dev" in names and predictions is not None:
         console.print("[red]error[/red] video-dev: expected a model to run on the decoded frames, found predictions "
                       "(they are matched by file name, and every frame of a video has the same one)")
@@ -430,7 +443,8 @@ def eval_cmd(
     else:
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
-                                                 frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles))
+                                                 frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
+                                                 cribnet_weights=cribnet_weights))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig
@@ -445,7 +459,7 @@ def eval_cmd(
             missing.append(name)
             continue
         try:  # a benchmark whose data is incomplete is one line; the others still run and are written
-            res = _run_benchmark(name, folder, predict, limit, export)
+            res = _run_benchmark(name, folder, predict, limit, export, cribnet_weights)
             has_base = base_predict is not None and name != "synthetic"
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
         except CribsightError as e:
@@ -635,6 +649,9 @@ def export_cmd(
     run: Path = typer.Argument(..., help="a run folder with checkpoint.pt"),
     out: Optional[Path] = typer.Option(None, help="ONNX path (default RUN/<model>.onnx)"),
     install: bool = typer.Option(False, help="also copy it into cribsight/weights as the shipped model and update manifest.json"),
+    install_as: Optional[str] = typer.Option(
+        None, help="install it under this file name instead (<model>_<tag>.onnx): an opt-in alternative beside the "
+                   "default model, chosen with --cribnet-weights"),
     fit_visibility: Optional[Path] = typer.Option(
         None, help="a shard folder of TRAINING crops: fit the landmark-visibility fusion (visibility head + "
                    "occluder mask) on it and store it in the manifest entry (docs/models.md)"),
@@ -665,8 +682,8 @@ def export_cmd(
         entry["part_flip_average"] = True
     side.write_text(json.dumps(entry, indent=2) + "\n")
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
-    if install:
-        dest = install_weights(path, run)
+    if install or install_as:
+        dest = install_weights(path, run, install_as)
         print(f"installed: {dest}")
 
 
