@@ -123,6 +123,27 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "--cribnet-weights: expected --model cribnet" in proc.stderr
     proc = run("analyze", str(tmp_path), "--cribnet-weights", "cribnet_v3.onnx")
     assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "cribnet_v216.onnx" in proc.stderr  # what ships
+    proc = run("eval", "syrip", "--cribnet-weights", "cribnet_v3.onnx", "--data", str(tmp_path / "empty"))
+    assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--cribnet-weights", "cribnet_v216.onnx")
+    assert proc.returncode == 2 and "found --compare" in proc.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("model: cribnet\n")
+    proc = run("export", str(tmp_path / "run"), "--install", "--install-as", "cribnet_x.onnx")
+    assert proc.returncode == 2 and "one of them" in proc.stderr
+    proc = run("export", str(tmp_path / "run"), "--install-as", "cribnet.x.onnx")  # refused before the export runs
+    assert proc.returncode == 2 and "--install-as" in proc.stderr and "checkpoint" not in proc.stderr
+
+
+def test_eval_synthetic_runs_the_chosen_weights(tmp_path, monkeypatch):
+    from cribsight import cli
+    from cribsight.eval import benchmarks as B
+
+    seen = []
+    monkeypatch.setattr(B, "synthetic", lambda folder, predict, progress, **kw: seen.append(kw) or {"benchmark": "synthetic"})
+    cli._run_benchmark("synthetic", tmp_path, None, None, None, "cribnet_v216.onnx")
+    cli._run_benchmark("synthetic", tmp_path, None, None, None)
+    assert seen == [{"limit": None, "model": "cribnet_v216.onnx"}, {"limit": None}]  # the default: synthetic's own
 
 
 def test_environment_and_option_typos_are_typed_errors(tmp_path, monkeypatch):

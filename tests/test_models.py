@@ -598,3 +598,5 @@ def test_install_weights_under_another_name(tmp_path, monkeypatch):
         with pytest.raises(InputError, match="--install-as"):
             install_weights(onnx, run, bad)
     assert sorted(p.name for p in weights.iterdir()) == ["cribnet_v216.onnx", "manifest.json"]
+    assert install_weights(onnx, run) == weights / "cribnet.onnx"  # no name: the default model's file
+    assert json.loads((weights / "manifest.json").read_text())["files"]["cribnet.onnx"]["sha256"] == man["cribnet_v216.onnx"]["sha256"]

@@ -224,13 +224,15 @@ def test_opt_in_cribnet_weights(portrait):
 
     default, alt = Analyzer(), Analyzer(cribnet_weights="cribnet_v216.onnx")
     assert alt.cribnet.model.entry["sha256"] != default.cribnet.model.entry["sha256"]
+    assert Analyzer(cribnet_weights="cribnet.onnx").cribnet.model.entry["sha256"] == default.cribnet.model.entry["sha256"]
     f, g = _one_face(default.analyze_image(portrait)), _one_face(alt.analyze_image(portrait))
     assert f.box == g.box and f.landmarks == g.landmarks  # the same base network: only the part layer differs
     # (on this clear portrait both say 'visible' with near certainty, the retrained layer's odds differ)
     assert any(not np.isclose(f.parts[p].occluded, g.parts[p].occluded, rtol=0.5, atol=0) for p in f.parts)
     for bad, says in ((dict(cribnet_weights="nope.onnx"), "a shipped CribNet file"),
                       (dict(cribnet_weights="face_landmark.onnx"), "a shipped CribNet file"),
-                      (dict(cribnet_weights="cribnet_v216.onnx", model="pretrained"), "model cribnet or auto")):
+                      (dict(cribnet_weights="cribnet_v216.onnx", model="pretrained"), "model cribnet or auto"),
+                      (dict(cribnet_weights="cribnet.onnx", model="pretrained"), "model cribnet or auto")):
         with pytest.raises(InputError, match=says):
             Analyzer(**bad)
 

@@ -403,6 +403,9 @@ def eval_cmd(
     from .eval import report as R
 
     if compare is not None:
+        if cribnet_weights is not None:  # --compare reads two results files: nothing is run
+            console.print("[red]error[/red] --cribnet-weights: expected a model run, found --compare (results files)")
+            raise typer.Exit(2)
         a, b = (_read_results(p) for p in compare)
         t = Table(title=f"compare A={compare[0]} B={compare[1]}")
         for col in ("figure", "A", "A 95%", "B", "B 95%", "B - A"):
@@ -475,7 +478,7 @@ def eval_cmd(
     if json_out:
         json_out.write_text(text + "\n")
     if report and results:
-        src = f"predictions {predictions}" if predictions else f"model {model}"
+        src = f"predictions {predictions}" if predictions else f"model {model}" + (f" ({cribnet_weights})" if cribnet_weights else "")
         page = R.write_report(results, report, f"cribsight evaluation ({src})", bases if any(bases) else None,
                               notes=[f"data: {SHARED if data is None else data}"])
         print(f"report: {page}")
@@ -662,7 +665,13 @@ def export_cmd(
 ):
     """Export a trained run to ONNX with its manifest entry (JSON beside it)."""
     from .errors import InputError
-    from .train.trainer import export_onnx, install_weights
+    from .train.trainer import check_install_name, export_onnx, install_weights, yaml_load
+
+    if install and install_as:
+        raise InputError("--install / --install-as", "one of them (--install: as the default model; --install-as: "
+                         "beside it under another name)", "both")
+    if install_as:  # before the export and the fit, not after them
+        check_install_name(install_as, str(yaml_load(run / "config.yaml").get("model")))
 
     path = export_onnx(run, out)
     side = path.with_suffix(".json")

@@ -50,10 +50,10 @@ class AnalyzerConfig:
     refine: bool = True
     threads: int | None = None
     model: str = "auto"  # "cribnet", "pretrained", or "auto" (cribnet when its weights ship)
-    # which shipped CribNet weights (a cribnet file of weights/manifest.json): the default model, or
-    # the opt-in alternative "cribnet_v216.onnx" (MODEL_CARD_cribnet.md: far fewer false 'occluded' on
-    # infants, but 1 of our 87 turned-away heads comes out all clear)
-    cribnet_weights: str = "cribnet.onnx"
+    # which shipped CribNet weights (a cribnet file of weights/manifest.json): None = the default
+    # model, "cribnet.onnx"; or the opt-in alternative "cribnet_v216.onnx" (MODEL_CARD_cribnet.md: far
+    # fewer false 'occluded' on infants, but 1 of our 87 turned-away heads comes out all clear)
+    cribnet_weights: str | None = None
     # with cribnet: "cribnet" (KDN modes, sigma, visibility), "mesh" (the mesh's points, no sigma or
     # visibility) or "fused" (CribNet's, but the mesh's point where CribNet says hidden; CribNet's
     # sigma and visibility). Measured in MODEL_CARD_cribnet.md: no clear winner, cribnet kept.
@@ -228,21 +228,22 @@ class Analyzer:
             raise InputError("pose_from", "pnp or cribnet", repr(cfg.pose_from))
         files = manifest()["files"]
         shipped = sorted(k for k, e in files.items() if e.get("model") == "cribnet")
-        if cfg.cribnet_weights != AnalyzerConfig.cribnet_weights:  # asked for by name: it must ship, and be used
+        if cfg.cribnet_weights is not None:  # asked for by name: it must ship, and be used
             if cfg.cribnet_weights not in shipped:
                 raise InputError("cribnet_weights", f"a shipped CribNet file ({', '.join(shipped) or 'none ship'})",
                                  repr(cfg.cribnet_weights))
             if cfg.model == "pretrained":
                 raise InputError("cribnet_weights", "model cribnet or auto (the pretrained path runs no CribNet)",
                                  f"model={cfg.model!r}")
-        has_cribnet = cfg.cribnet_weights in files
+        weights = cfg.cribnet_weights or "cribnet.onnx"
+        has_cribnet = weights in files
         if cfg.model == "cribnet" and not has_cribnet:
             raise InputError("model", "cribnet weights in weights/manifest.json", "none shipped")
         self.cribnet = None
         if cfg.model == "cribnet" or (cfg.model == "auto" and has_cribnet):
             from .analyze.cribnet import CribNet
 
-            self.cribnet = CribNet(cfg.cribnet_weights, threads)
+            self.cribnet = CribNet(weights, threads)
         if (cfg.tiles or cfg.frame_candidate or cfg.mirror_search) and not self._second_stage():
             raise InputError("tiles / frame_candidate / mirror_search", "CribNet's second stage (model cribnet, verify_face > 0): "
                              "their candidates are only trusted with its P(face)",

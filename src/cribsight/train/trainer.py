@@ -541,21 +541,29 @@ def _how_trained(entry: dict) -> str:
     return f"cribsight train, {first}, then {entry['steps']} steps training {what} from its checkpoint {base['checkpoint']}"
 
 
+def check_install_name(name: str, model: str) -> None:
+    """A weights file name ``install_weights`` accepts: ``<model>.onnx`` (the default model) or
+    ``<model>_<tag>.onnx`` (an alternative beside it); anything else is an ``InputError``."""
+    import re
+
+    from ..errors import InputError
+
+    if not re.fullmatch(rf"{re.escape(model)}(_[A-Za-z0-9]+)*\.onnx", name):
+        raise InputError("--install-as", f"a file name {model}.onnx or {model}_<tag>.onnx (letters, digits, no "
+                         "folders)", repr(name))
+
+
 def install_weights(onnx_path: Path, run: Path, name: str | None = None) -> Path:
     """Copy an exported model into ``cribsight/weights`` as ``name`` (default ``<model>.onnx``, the
     default model) and record it in manifest.json with its sha256, training provenance and license
     (the training data is non-commercial, so are the weights)."""
-    import re
     import shutil
 
-    from ..errors import InputError
     from ..runtime import WEIGHTS_DIR, sha256_file
 
     entry = json.loads(Path(onnx_path).with_suffix(".json").read_text())
     name = name or f"{entry['model']}.onnx"
-    if not re.fullmatch(rf"{re.escape(entry['model'])}(_[A-Za-z0-9]+)*\.onnx", name):
-        raise InputError("--install-as", f"a file name {entry['model']}.onnx or {entry['model']}_<tag>.onnx (letters, "
-                         "digits, no folders)", repr(name))
+    check_install_name(name, entry["model"])
     dest = WEIGHTS_DIR / name
     shutil.copyfile(onnx_path, dest)
     man_path = WEIGHTS_DIR / "manifest.json"
