@@ -123,6 +123,8 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "--cribnet-weights: expected --model cribnet" in proc.stderr
     proc = run("analyze", str(tmp_path), "--cribnet-weights", "cribnet_v3.onnx")
     assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "cribnet_v216.onnx" in proc.stderr  # what ships
+    proc = run("bench", "--source", "demo", "--limit", "1", "--warmup", "0", "--cribnet-weights", "cribnet_v3.onnx")
+    assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "syrip", "--cribnet-weights", "cribnet_v3.onnx", "--data", str(tmp_path / "empty"))
     assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--cribnet-weights", "cribnet_v216.onnx")

@@ -266,6 +266,7 @@ def bench(
     limit: int = typer.Option(100, min=1, help="images to time"),
     threads: Optional[int] = typer.Option(None, min=1, help="ONNX Runtime intra-op threads"),
     warmup: int = typer.Option(5, min=0, help="untimed warm-up frames"),
+    cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
 ):
     """Per-stage median and p90 milliseconds (decode, detect, landmarks, pose, network, total), for
     the full pipeline and, in the same run, the pretrained-only pipeline (reference)."""
@@ -278,7 +279,7 @@ def bench(
     from .runtime import available_cores, default_threads
 
     src = _bench_source(source, SHARED / "syrip" / "images")
-    full = Analyzer(AnalyzerConfig(threads=threads))
+    full = _analyzer(threads=threads, cribnet_weights=cribnet_weights)
     ref = Analyzer(AnalyzerConfig(threads=threads, model="pretrained"))
     if src is not None:
         files = _bench_images(src, limit)
