@@ -671,7 +671,7 @@ def export_cmd(
     if install and install_as:
         raise InputError("--install / --install-as", "one of them (--install: as the default model; --install-as: "
                          "beside it under another name)", "both")
-    if install_as:  # before the export and the fit, not after them
+    if install_as and (run / "config.yaml").exists():  # before the export and the fit (a run without one: export's error)
         check_install_name(install_as, str(yaml_load(run / "config.yaml").get("model")))
 
     path = export_onnx(run, out)

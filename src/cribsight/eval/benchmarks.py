@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..geometry import box_contains
-from ..types import FrameResult
+from ..types import PART_NAMES, FrameResult
 from .metrics import wilson_interval
 
 Predict = Callable[..., FrameResult]
@@ -630,7 +630,6 @@ def syrip_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = DE
 # ------------------------------------------------------------------------------------------------
 # Infant video development labels (our own, by eye, on sampled frames)
 VIDEO_LABELS = Path(__file__).resolve().parent / "video_dev_labels.csv"
-_PARTS = ("eye_left", "eye_right", "nose", "mouth")
 
 
 def read_video_labels(path: Path = VIDEO_LABELS) -> list[dict]:
@@ -644,7 +643,7 @@ def read_video_labels(path: Path = VIDEO_LABELS) -> list[dict]:
         cells = line.split(",")
         try:
             video, frame, *parts, eyes = cells
-            covered = dict(zip(_PARTS, (int(c) for c in parts), strict=True))
+            covered = dict(zip(PART_NAMES, (int(c) for c in parts), strict=True))
             frame = int(frame)
         except ValueError:
             raise InputError(f"{path} line {i}", "video,frame,eye_left,eye_right,nose,mouth,eyes with integer frame "
@@ -681,8 +680,8 @@ def video_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = VI
     for r in rows:
         by_video[r["video"]].append(r)
     scored = found = extra = 0
-    cover = {p: ([], []) for p in (*_PARTS, "nose_or_mouth")}  # P(covered) and our label
-    occ_when_uncovered = {p: [] for p in _PARTS}
+    cover = {p: ([], []) for p in (*PART_NAMES, "nose_or_mouth")}  # P(covered) and our label
+    occ_when_uncovered = {p: [] for p in PART_NAMES}
     eye_s, eye_y = [], []
     failed = []
     for video, wanted in by_video.items():
@@ -717,12 +716,12 @@ def video_dev(data_dir: Path, predict: Predict, progress=iter, labels: Path = VI
         out[f"{p}_covered_positives"] = int(sum(y))
         out[f"{p}_covered_scored"] = len(sc)
         out[f"{p}_covered_auroc"] = _auroc_or_none(sc, y)
-        out[f"{p}_covered_auroc_ci95"] = auroc_interval(sc, y) if out[f"{p}_covered_auroc"] is not None else None
+        out[f"{p}_covered_auroc_ci95"] = auroc_interval(sc, y)  # None without both classes, or when perfect
         out.update(_rates_at(sc, y, 0.5, f"{p}_covered"))
     for p, values in occ_when_uncovered.items():
         out.update(_share_at(values, 0.5, f"{p}_occluded_when_uncovered"))
     out["eyes_open_auroc"] = _auroc_or_none(eye_s, eye_y)
-    out["eyes_open_auroc_ci95"] = auroc_interval(eye_s, eye_y) if out["eyes_open_auroc"] is not None else None
+    out["eyes_open_auroc_ci95"] = auroc_interval(eye_s, eye_y)
     out["eyes_closed_scored"] = int(len(eye_y) - sum(eye_y))
     out.update(_share_at([s for s, y in zip(eye_s, eye_y) if y], 0.5, "eyes_reported_open_when_open"))
     out["failed"] = failed
@@ -733,7 +732,7 @@ def _score_video_face(face, r: dict, cover: dict, occ_when_uncovered: dict, eye_
     """Add one labelled frame's face to ``video_dev``'s tallies."""
     lab = r["covered"]
     if face.parts:
-        for p in _PARTS:
+        for p in PART_NAMES:
             c, o = face.parts[p].covered, face.parts[p].occluded
             if c is not None and lab[p] >= 0:
                 cover[p][0].append(c)
@@ -813,7 +812,6 @@ def synthetic(data_dir: Path, predict=None, progress=iter, model: str = "cribnet
     from ..data.sample import VISIBLE, EXTERNAL, SELF
     from ..geometry import euler_from_matrix, rot6d_to_matrix
     from ..runtime import load_model
-    from ..types import PART_NAMES
     from .metrics import BinaryClassification, MaskIoU, PoseError, UncertaintyVsError, auroc, expected_calibration_error
 
     d = load_shards(require(Path(data_dir), "synthetic held-out shards"), limit)
