@@ -60,8 +60,13 @@ def test_infant_video_decodes_with_container_timestamps(analyzer):
     assert len(frames) == 300 and frames[0].rgb.shape == (720, 1280, 3)
     ts = np.array([f.timestamp_ms for f in frames])
     assert ts[0] == 0 and np.allclose(np.diff(ts), 1000 / 30, atol=0.5)
+    assert [f.index for f in frames] == list(range(300)) and not any(f.missing_before for f in frames)
     found = sum(bool(analyzer.analyze_image(f.rgb).faces) for f in frames[::15])
     assert found >= 18  # of 20 sampled frames: the hand hides the face only briefly
+    # the occluder outlines while the hand passes (frames 210-219) are polygons: three points or more
+    # (before the fix, frames 212-219 held one- and two-point "polygons"; 4 polygons remain)
+    polys = [p for f in frames[210:220] for face in analyzer.analyze_image(f.rgb).faces for p in face.occlusion.mask]
+    assert len(polys) >= 2 and all(len(p) >= 3 for p in polys), [len(p) for p in polys]
 
 
 def test_infant_video_dev_labels(analyzer):

@@ -11,10 +11,14 @@ from .types import Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Pro
 
 
 def __getattr__(name: str):
-    if name in ("Analyzer", "AnalyzerConfig", "analyze"):
+    if name in ("Analyzer", "AnalyzerConfig"):
         from . import pipeline
 
         return getattr(pipeline, name)
+    if name == "analyze":  # the subpackage, which is callable as the function (see analyze/__init__.py)
+        import importlib
+
+        return importlib.import_module(".analyze", __name__)
     raise AttributeError(f"module 'cribsight' has no attribute {name!r}")
 
 

@@ -206,9 +206,16 @@ class Analyzer:
         t = cfg.tiles
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not (t == 0 or 3 <= t <= 8):
             raise InputError("tiles", "0 (off) or a grid size from 3 to 8 (neighbouring tiles overlap)", repr(t))
-        for name in ("frame_candidate", "mirror_search"):
+        for name in ("frame_candidate", "mirror_search", "crop_fallback", "refine"):
             if not isinstance(getattr(cfg, name), bool):
                 raise InputError(name, "True or False", repr(getattr(cfg, name)))
+        for name in ("score_thresh", "presence_thresh", "candidate_score", "verify_face", "reject_face", "tile_verify"):
+            v = getattr(cfg, name)  # scores and probabilities: a number from 0 to 1 (NaN would accept nothing, silently)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1:
+                raise InputError(name, "a number from 0 to 1", repr(v))
+        th = cfg.threads
+        if th is not None and (isinstance(th, bool) or not isinstance(th, (int, np.integer)) or th < 1):
+            raise InputError("threads", "None (the default) or a whole number of threads >= 1", repr(th))
         self.config = cfg
         threads = cfg.threads or default_threads()
         self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)

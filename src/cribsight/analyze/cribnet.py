@@ -99,6 +99,8 @@ class CribNet:
         polys = []
         cs, _ = cv2.findContours(((m > 0.5) & (face > 0)).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for c in cs:
+            if len(c) < 3:  # a one- or two-cell sliver has no area: not a polygon
+                continue
             pts = (c.reshape(-1, 2).astype(np.float64) + 0.5) * stride - 0.5
             polys.append(np.round(apply_affine(inv, pts), 1).tolist())
         return CribNetResult(
