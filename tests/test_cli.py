@@ -173,3 +173,108 @@ def test_bad_analyzer_options_are_one_line_errors(tmp_path):
                        (("--tiles", "3", "--verify-face", "0"), "second stage")):
         proc = run("analyze", img, "-o", str(tmp_path / "r.jsonl"), *args)
         assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr + proc.stdout, args
+
+
+def test_outputs_never_destroy_inputs_or_earlier_results(tmp_path, portrait):
+    """A mistyped path leaves the earlier results file as it was; a results file or a render that
+    would overwrite an input is refused before anything is written (one line, exit 2); a render
+    folder inside the input folder is not analysed on the next run."""
+    import cv2
+
+    d = tmp_path / "in"
+    d.mkdir()
+    cv2.imwrite(str(d / "p.jpg"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    photo = (d / "p.jpg").read_bytes()
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"earlier": 1}\n{"earlier": 2}\n')
+    proc = run("analyze", str(d / "typo.jpg"), "--out", str(results))
+    assert proc.returncode == 1 and "typo.jpg: expected an existing file or folder" in proc.stderr
+    assert results.read_text() == '{"earlier": 1}\n{"earlier": 2}\n'
+
+    proc = run("analyze", str(d / "p.jpg"), "--out", str(d / "p.jpg"))
+    assert proc.returncode == 2 and "--out: expected a results file that is not one of the inputs" in proc.stderr
+    proc = run("analyze", str(d), "--out", str(results), "--render", str(d))
+    assert proc.returncode == 2 and "would overwrite" in proc.stderr and "Traceback" not in proc.stderr
+    assert (d / "p.jpg").read_bytes() == photo and results.read_text().startswith('{"earlier"')
+
+    for _ in range(2):  # the second run must not analyse the first run's render
+        proc = run("analyze", str(d), "--out", str(results), "--render", str(d / "rendered"))
+        assert proc.returncode == 0, proc.stderr
+        assert [json.loads(x)["source"] for x in results.read_text().splitlines()] == [str(d / "p.jpg")]
+    assert sorted(p.name for p in (d / "rendered").iterdir()) == ["p.jpg"]
+
+
+def test_unusable_output_paths_and_odd_names_are_one_line_errors(tmp_path):
+    import cv2
+
+    img = tmp_path / "x.png"
+    cv2.imwrite(str(img), np.full((64, 64, 3), 128, np.uint8))
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    for args, says in ((("--out", str(tmp_path / "adir")), "expected a JSON Lines file path, found a folder"),
+                       (("--out", str(img / "r.jsonl")), "expected a folder that can be created"),
+                       (("--render", str(tmp_path / "afile")), "expected a folder for the renders, found an existing file")):
+        proc = run("analyze", str(img), *(("--out", str(tmp_path / "r.jsonl")) if args[0] != "--out" else ()), *args)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
+    # a file whose name looks like console markup is named as it is, once per line
+    bad = tmp_path / "photo[bold].jpg"
+    bad.write_bytes(b"")
+    proc = run("analyze", str(bad), str(img), "--out", str(tmp_path / "r.jsonl"))
+    line = next(x for x in proc.stderr.splitlines() if "empty file" in x)
+    assert proc.returncode == 1 and line.count("photo[bold].jpg") == 1, line
+
+
+def test_out_of_range_options_are_typed_errors(tmp_path):
+    from cribsight.errors import InputError
+    from cribsight.pipeline import Analyzer
+
+    for opts in ({"score_thresh": 5}, {"score_thresh": -1}, {"score_thresh": float("nan")}, {"score_thresh": "high"},
+                 {"verify_face": 2}, {"reject_face": 1.1}, {"presence_thresh": 3}, {"tile_verify": -0.5},
+                 {"candidate_score": True}, {"threads": 0}, {"threads": 1.5}, {"refine": "yes"}):
+        with pytest.raises(InputError, match=f"{next(iter(opts))}: expected"):
+            Analyzer(**opts)
+    Analyzer(score_thresh=1, verify_face=0, threads=1)  # the ends of the ranges are allowed
+    img = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(img), np.full((64, 64, 3), 128, np.uint8))
+    proc = run("analyze", str(img), "-o", str(tmp_path / "r.jsonl"), "--score-thresh", "5")
+    assert proc.returncode == 2 and "score_thresh: expected a number from 0 to 1, found 5.0" in proc.stderr
+
+
+def test_the_api_function_survives_importing_the_analyze_package():
+    code = ("import numpy as np, cribsight\n"
+            "from cribsight.analyze import decode\n"  # binds cribsight.analyze to the subpackage
+            "from cribsight import analyze\n"
+            "r = cribsight.analyze(np.zeros((64, 64, 3), np.uint8), 'blank')\n"
+            "print(type(r).__name__, r.source, analyze is cribsight.analyze)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["FrameResult", "blank", "True"], out.stderr
+
+
+def test_sigterm_closes_the_rendered_video(tmp_path, portrait):
+    """A service manager's stop (SIGTERM) ends the run as Ctrl-C does: the results so far and a
+    playable render are left."""
+    import signal
+    import time
+
+    import av
+
+    from cribsight.io.video import VideoWriter
+
+    small = np.ascontiguousarray(portrait[::2, ::2])
+    with VideoWriter(tmp_path / "v.mp4", 10, 256, 256) as w:
+        for i in range(400):
+            w.write(np.roll(small, i, axis=1))
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "v.mp4"), "--out", str(out),
+                             "--render", str(tmp_path / "render")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    n = len(out.read_text().splitlines())
+    assert proc.returncode != 0 and 5 <= n < 400
+    with av.open(str(tmp_path / "render" / "v.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) >= 5

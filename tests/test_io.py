@@ -145,3 +145,76 @@ def test_cli_batch_survives_bad_videos(videos, tmp_path):
     # a cut file gives the frames before the cut, or one error line; the batch went on either way
     cut = [r for r in rows if r["source"].endswith("truncated.mp4")]
     assert len(cut) < 12 and (cut or any("truncated.mp4" in line for line in proc.stderr.splitlines()))
+
+
+def _write_clip(path, indices, faststart=False, fps=12):
+    """An MPEG-4 clip whose frame i carries timestamp i / fps and a grey level of its own; frames
+    left out of ``indices`` leave a gap in the timestamps, as a stretch a decoder skipped does."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {}) as c:
+        s = c.add_stream("mpeg4", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in indices:
+            f = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 5 * i, np.uint8), format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_frames_lost_from_a_video_are_counted_and_numbered_by_timestamp(tmp_path):
+    from cribsight.io.video import iter_video
+
+    _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])
+    frames = list(iter_video(tmp_path / "gap.mp4"))
+    assert [f.index for f in frames] == [*range(12), *range(24, 40)]  # not 0..27: the lost stretch shows
+    assert [(f.index, f.missing_before) for f in frames if f.missing_before] == [(24, 12)]
+    assert frames[12].timestamp_ms == pytest.approx(2000.0, abs=1)
+    assert abs(int(frames[12].rgb.mean()) - 5 * 24) <= 3  # the frame itself is the 25th one written
+    _write_clip(tmp_path / "whole.mp4", range(40))
+    assert sum(f.missing_before for f in iter_video(tmp_path / "whole.mp4")) == 0
+
+
+def test_a_video_cut_short_of_its_declared_frames_is_an_error_after_its_frames(tmp_path):
+    from cribsight.io.video import iter_video, video_info
+
+    _write_clip(tmp_path / "whole.mp4", range(40), faststart=True)  # the index first: a cut keeps it
+    data = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: int(len(data) * 0.6)])
+    assert video_info(tmp_path / "cut.mp4")["frames"] == 40
+    got = []
+    with pytest.raises(DecodeError, match="the 40 frames its container declares") as e:
+        for f in iter_video(tmp_path / "cut.mp4"):
+            got.append(f.index)
+    assert 0 < len(got) < 40 and got == list(range(len(got))) and f"after frame {got[-1]}" in str(e.value)
+
+
+def test_cli_reports_lost_and_missing_video_frames(tmp_path):
+    _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'gap.mp4'} frames 12-23: missing from the decoded stream" in proc.stderr
+    assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [*range(12), *range(24, 40)]
+
+
+def test_float_and_unknown_extension_inputs(tmp_path):
+    """A single-channel float32 TIFF (thermal cameras) decodes, stretched; a video named .dat is
+    analysed and rendered as a video, not as one image rewritten per frame."""
+    ir = np.linspace(21.5, 36.5, 64 * 48, dtype=np.float32).reshape(48, 64)
+    assert cv2.imwrite(str(tmp_path / "thermal.tiff"), ir)
+    img = read_image(tmp_path / "thermal.tiff")
+    assert img.shape == (48, 64, 3) and img.dtype == np.uint8 and img[0, 0, 0] <= 2 and img[-1, -1, 0] >= 253
+    _write_clip(tmp_path / "clip.mp4", range(6))
+    (tmp_path / "clip.mp4").rename(tmp_path / "clip.dat")
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "clip.dat"), "--out", str(out),
+                           "--render", str(tmp_path / "render")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == list(range(6))
+    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["clip.mp4"]

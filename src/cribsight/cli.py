@@ -35,7 +35,7 @@ def _analyzer(rotations: str | None = None, **options):
                 raise InputError("--rotations", "comma-separated degrees from {90, 180, 270}", repr(rotations)) from None
         return Analyzer(**opts)
     except CribsightError as e:  # a bad option or missing weights: one line and exit code 2, not a traceback
-        console.print(f"[red]error[/red] {e}")
+        error_line(str(e))
         raise typer.Exit(2)
 
 
@@ -55,6 +55,14 @@ WEIGHTS_HELP = ("which shipped CribNet weights: cribnet.onnx (the default) or cr
                 "far less over-reported on infants, but 1 of our 87 turned-away heads comes out all clear; "
                 "MODEL_CARD_cribnet.md)")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
+
+
+def error_line(message: str) -> None:
+    """One red ``error`` line on stderr. The message is printed as text, never as rich markup: a
+    file named ``photo[bold].jpg`` or an extra named ``cribsight[train]`` keeps its brackets."""
+    from rich.markup import escape
+
+    console.print(f"[red]error[/red] {escape(message)}", highlight=False)
 
 
 def _progress() -> Progress:
@@ -77,11 +85,40 @@ class _Skip(Exception):
     """Stop the current input (already reported) and go on with the next."""
 
 
-def _reason(e: Exception) -> str:
-    """One line for a failure: our typed errors say what they are; anything else gets its type."""
+def _reason(e: Exception, where: str = "") -> str:
+    """One line for a failure: our typed errors say what they are; anything else gets its type. A
+    message that starts with ``where`` (typed errors name their file) loses that repetition."""
     from .errors import CribsightError
 
-    return str(e) if isinstance(e, (CribsightError, OSError)) else f"{type(e).__name__}: {e}"
+    why = str(e) if isinstance(e, (CribsightError, OSError)) else f"{type(e).__name__}: {e}"
+    return why[len(where) + 2:] if where and why.startswith(f"{where}: ") else why
+
+
+def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list[str]) -> None:
+    """Refuse, before anything is written, an output that would destroy an input or that cannot be
+    written: the results file being one of the inputs or a folder, a render replacing an input, a
+    render folder that is a file. OSErrors of creating them become OutputError (one line, exit 2)."""
+    from .errors import InputError, OutputError
+
+    given = {inp.path.resolve(): inp.given for inp in inputs}
+    if out.resolve() in given:
+        raise InputError("--out", "a results file that is not one of the inputs", f"{out} (an input: it would be overwritten)")
+    if out.is_dir():
+        raise OutputError(str(out), "a JSON Lines file path", "a folder")
+    if render_dir is not None:
+        if render_dir.exists() and not render_dir.is_dir():
+            raise OutputError(str(render_dir), "a folder for the renders", "an existing file")
+        for inp, name in zip(inputs, names):
+            dst = (render_dir / f"{name}.{'mp4' if inp.kind == 'video' else 'jpg'}").resolve()
+            if dst in given:
+                raise InputError("--render", "a folder where no render replaces an input",
+                                 f"{render_dir}: the render of {inp.given} would overwrite {given[dst]}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if render_dir is not None:
+            render_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(str(e.filename or out), "a folder that can be created", f"{type(e).__name__}: {e.strerror}") from None
 
 
 def render_names(paths: list[Path]) -> list[str]:
@@ -102,18 +139,26 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
     from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
-    from .sources import expand, iter_frames
+    from .sources import expand, iter_input
 
-    inputs, problems = expand(paths)
+    inputs, problems = expand(paths, exclude=render_dir)
     failed: list[tuple[str, str]] = list(problems)
+    for path, why in problems:  # at once, not after a long batch
+        error_line(f"{path}: {why}")
     n_frames = n_faces = 0
     ms: list[float] = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if render_dir:
-        render_dir.mkdir(parents=True, exist_ok=True)
     names = render_names([inp.path for inp in inputs])
+    summary = {"inputs": len(inputs) + len(problems), "frames": 0, "faces": 0, "failed": failed, "median_ms": None,
+               "out": str(out)}
+    if not inputs:  # nothing to analyse: an earlier results file is left as it was
+        return {**summary, "out": f"{out} (not written)"}
+    _check_outputs(inputs, out, render_dir, names)
+    try:
+        fh = open(out, "w")
+    except OSError as e:
+        raise OutputError(str(out), "a writable JSON Lines file", f"{type(e).__name__}: {e.strerror}") from None
     prog = progress or _progress()
-    with open(out, "w") as fh, prog:
+    with fh, prog:
         task = prog.add_task("analyse", total=len(inputs))
         for inp, name in zip(inputs, names):
             writer = None
@@ -121,7 +166,12 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                 if inp.kind == "video":
                     info = video_info(inp.path)
                     vtask = prog.add_task(f"  {inp.path.name}", total=info["frames"] or None)
-                for index, ts, img in iter_frames(inp):
+                for fr in iter_input(inp):
+                    index, ts, img = fr.index, fr.timestamp_ms, fr.rgb
+                    if fr.missing_before:  # a stretch the decoder skipped: said, then the video goes on
+                        where = f"{inp.given} frames {index - fr.missing_before}-{index - 1}"
+                        failed.append((where, "missing from the decoded stream (corrupt data skipped by the decoder)"))
+                        error_line(f"{where}: {failed[-1][1]}")
                     try:  # one frame that cannot be analysed or drawn is reported; the rest go on
                         t0 = time.perf_counter()
                         res = analyzer.analyze_image(img, inp.given, index, ts)
@@ -144,9 +194,9 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                                     raise OutputError(str(dst), "a writable JPEG path", "cv2.imwrite failed")
                     except Exception as e:  # noqa: BLE001 - a batch never stops on one frame
                         where = inp.given if inp.kind != "video" else f"{inp.given} frame {index}"
-                        why = _reason(e)
+                        why = _reason(e, inp.given)
                         failed.append((where, why))
-                        console.print(f"[red]error[/red] {where}: {why}", highlight=False)
+                        error_line(f"{where}: {why}")
                         if isinstance(e, OutputError):
                             raise _Skip from None  # the output itself is broken: no use going on with this input
                     if inp.kind == "video":
@@ -154,17 +204,14 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
             except _Skip:
                 pass
             except Exception as e:  # noqa: BLE001 - decoding this input failed: report it, go on with the next
-                why = _reason(e)
+                why = _reason(e, inp.given)
                 failed.append((inp.given, why))
-                console.print(f"[red]error[/red] {inp.given}: {why}", highlight=False)
+                error_line(f"{inp.given}: {why}")
             finally:
                 if writer is not None:
                     writer.close()
             prog.advance(task)
-    for path, why in problems:
-        console.print(f"[red]error[/red] {path}: {why}", highlight=False)
-    return {"inputs": len(inputs) + len(problems), "frames": n_frames, "faces": n_faces, "failed": failed,
-            "median_ms": statistics.median(ms) if ms else None, "out": str(out)}
+    return {**summary, "frames": n_frames, "faces": n_faces, "median_ms": statistics.median(ms) if ms else None}
 
 
 def _summary_table(s: dict) -> Table:
@@ -405,7 +452,7 @@ def eval_cmd(
 
     if compare is not None:
         if cribnet_weights is not None:  # --compare reads two results files: nothing is run
-            console.print("[red]error[/red] --cribnet-weights: expected a model run, found --compare (results files)")
+            error_line("--cribnet-weights: expected a model run, found --compare (results files)")
             raise typer.Exit(2)
         a, b = (_read_results(p) for p in compare)
         t = Table(title=f"compare A={compare[0]} B={compare[1]}")
@@ -422,25 +469,25 @@ def eval_cmd(
     names = list(BENCHMARKS) if benchmarks in (None, []) or benchmarks == ["all"] else benchmarks
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
-        console.print(f"[red]error[/red] benchmark: expected one of {', '.join(BENCHMARKS)} or all, found {', '.join(unknown)}")
+        error_line(f"benchmark: expected one of {', '.join(BENCHMARKS)} or all, found {', '.join(unknown)}")
         raise typer.Exit(2)
     if model not in MODELS:
-        console.print(f"[red]error[/red] --model: expected one of {', '.join(MODELS)}, found {model!r}")
+        error_line(f"--model: expected one of {', '.join(MODELS)}, found {model!r}")
         raise typer.Exit(2)
     if data is not None and len(names) != 1:
-        console.print("[red]error[/red] --data: expected exactly one benchmark with it, found " + str(len(names)))
+        error_line("--data: expected exactly one benchmark with it, found " + str(len(names)))
         raise typer.Exit(2)
     if cribnet_weights is not None and (predictions is not None or model != "cribnet"):
-        console.print("[red]error[/red] --cribnet-weights: expected --model cribnet, found "
-                      + ("predictions" if predictions is not None else model))
+        error_line("--cribnet-weights: expected --model cribnet, found "
+                   + ("predictions" if predictions is not None else model))
         raise typer.Exit(2)
     if "video-dev" in names and predictions is not None:
-        console.print("[red]error[/red] video-dev: expected a model to run on the decoded frames, found predictions "
-                      "(they are matched by file name, and every frame of a video has the same one)")
+        error_line("video-dev: expected a model to run on the decoded frames, found predictions "
+                   "(they are matched by file name, and every frame of a video has the same one)")
         raise typer.Exit(2)
     if "synthetic" in names and (predictions is not None or model != "cribnet"):
-        console.print("[red]error[/red] synthetic: expected a shipped trained model (--model cribnet), found "
-                      + ("predictions" if predictions is not None else model))
+        error_line("synthetic: expected a shipped trained model (--model cribnet), found "
+                   + ("predictions" if predictions is not None else model))
         raise typer.Exit(2)
     if predictions is not None:
         predict = B.predictions_from_jsonl(predictions)
@@ -458,8 +505,8 @@ def eval_cmd(
     for name in names:
         folder = data or _default_folder(name)
         if not folder.exists():
-            console.print(f"[red]error[/red] {name}: expected data at {folder}, found nothing "
-                          f"(see ../shared/data/README.md, or pass --data)")
+            error_line(f"{name}: expected data at {folder}, found nothing "
+                       f"(see ../shared/data/README.md, or pass --data)")
             missing.append(name)
             continue
         try:  # a benchmark whose data is incomplete is one line; the others still run and are written
@@ -467,7 +514,7 @@ def eval_cmd(
             has_base = base_predict is not None and name != "synthetic"
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
         except CribsightError as e:
-            console.print(f"[red]error[/red] {name}: {e}", highlight=False)
+            error_line(f"{name}: {e}")
             missing.append(name)
             continue
         results.append(res)
@@ -520,7 +567,7 @@ def data_build(
     try:
         cfg = load_config(config)
     except CribsightError as e:
-        console.print(f"[red]error[/red] {e}")
+        error_line(str(e))
         raise typer.Exit(2)
     if samples is not None:
         cfg.samples = samples
@@ -636,7 +683,7 @@ def train_cmd(
         from .train.trainer import load_train_config, train
         cfg = load_train_config(config)
     except CribsightError as e:
-        console.print(f"[red]error[/red] {e}")
+        error_line(str(e))
         raise typer.Exit(2)
     if steps is not None:
         cfg.steps = steps
@@ -700,12 +747,18 @@ def export_cmd(
 def main() -> None:
     """The ``cribsight`` command: a typed error anywhere (bad file, bad argument, missing weights or
     data) is one red line on stderr and exit code 2, never a traceback."""
+    import signal
+
     from .errors import CribsightError
 
+    def terminate(signum, frame):  # a service manager's stop: end as Ctrl-C does, closing the outputs
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         app()
     except CribsightError as e:
-        console.print(f"[red]error[/red] {e}", highlight=False)
+        error_line(str(e))
         sys.exit(2)
 
 

@@ -20,8 +20,12 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 
 _MAGIC = {
     b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
-    b"RIFF": "RIFF/WebP", b"GIF8": "GIF", b"\x00\x00\x00": "MP4/MOV-like container", b"\x1aE\xdf\xa3": "Matroska/WebM",
+    b"RIFF": "RIFF/WebP", b"GIF8": "GIF", b"P2": "PNM", b"P3": "PNM", b"P5": "PNM", b"P6": "PNM", b"\x00\x00\x00": "MP4/MOV-like container", b"\x1aE\xdf\xa3": "Matroska/WebM",
 }
+
+
+# what _sniff calls the image formats OpenCV decodes (GIF is not one of them)
+IMAGE_SIGNATURES = {"JPEG", "PNG", "BMP", "TIFF", "RIFF/WebP", "PNM"}
 
 
 def _sniff(head: bytes) -> str:
@@ -76,12 +80,32 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(p, dtype=np.uint8)
     if data.size == 0:
         raise DecodeError(str(p), "an image file", "an empty file (0 bytes)")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed decode is our typed error, not a log line
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+        if img is None:
+            img = _decode_unchanged(data)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if img is None:
         kind = _sniff(data[:64].tobytes())
         raise DecodeError(str(p), "a decodable image (JPEG, PNG, BMP, TIFF, WebP, PNM)",
                           f"{kind} of {data.size} bytes that does not decode (corrupt or truncated?)")
     if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return to_rgb_uint8(img, str(p))
+        return to_rgb_uint8(img, str(p))  # gray (of any depth) -> 3 equal channels
+    return to_rgb_uint8(np.ascontiguousarray(img[:, :, ::-1]), str(p))  # BGR -> RGB
+
+
+def _decode_unchanged(data: np.ndarray) -> np.ndarray | None:
+    """What OpenCV's colour decode refuses but decodes unchanged - e.g. a single-channel float32 TIFF
+    (thermal / infrared) - as HxW or HxWx3 (BGR), or None."""
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim == 2:
+        return img
+    if img.ndim == 3 and img.shape[2] == 1:
+        return img[:, :, 0]
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        return img[:, :, :3]
+    return None
+

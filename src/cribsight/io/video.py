@@ -17,6 +17,7 @@ class VideoFrame:
     index: int
     timestamp_ms: float
     rgb: np.ndarray  # (H, W, 3) uint8
+    missing_before: int = 0  # frames of the stream lost just before this one (corrupt or dropped)
 
 
 def _open(p: Path):
@@ -30,7 +31,7 @@ def _open(p: Path):
     try:
         container = av.open(str(p))
     except av.FFmpegError as e:
-        raise DecodeError(str(p), "a decodable video (mp4, avi, mov, mkv)", f"{type(e).__name__}: {e}") from None
+        raise DecodeError(str(p), f"a decodable video ({', '.join(sorted(x.lstrip('.') for x in VIDEO_EXTENSIONS))})", f"{type(e).__name__}: {e}") from None
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["no streams"]
         container.close()
@@ -46,9 +47,22 @@ def video_info(path: str | Path) -> dict:
         return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0), "width": s.width, "height": s.height}
 
 
+# a frame whose timestamp is this many nominal frame intervals after the previous one marks a gap:
+# frames were lost (a corrupt stretch the decoder skipped). Variable-rate phone video stretches an
+# interval to about 2 at most, so it is not taken for a gap.
+GAP_INTERVALS = 2.5
+
+
 def iter_video(path: str | Path) -> Iterator[VideoFrame]:
-    """Decode every frame of the first video stream. A decode error mid-stream raises DecodeError
-    after the frames already decoded were yielded."""
+    """Decode every frame of the first video stream.
+
+    ``index`` is the frame's place on the stream's nominal frame rate, from its timestamp (the
+    stream's start = 0): a stretch the decoder skipped (corrupt data) leaves a gap in the numbering,
+    and the first frame after it says how many frames were lost (``missing_before``, when the
+    timestamps jump by more than ``GAP_INTERVALS`` intervals). Without timestamps or a frame rate
+    the index counts decoded frames. A decode error mid-stream raises DecodeError after the frames
+    already decoded were yielded; so does a stream that ends short of the frame count its container
+    declares (a truncated file)."""
     import av
 
     p = Path(path)
@@ -57,22 +71,42 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base) if stream.time_base else 0.0
-        fps = float(stream.average_rate) if stream.average_rate else 0.0
-        index = 0
+        # the nominal rate (FFmpeg's guess: the stream's base rate unless that is implausible); the
+        # average rate would shrink with the frames a corrupt stretch lost
+        rate = stream.guessed_rate or stream.average_rate
+        fps = float(rate) if rate else 0.0
+        declared = int(stream.frames or 0)
+        start = stream.start_time
+        decoded, index = 0, -1
         try:
             for frame in container.decode(stream):
+                missing = 0
                 if frame.pts is not None and tb:
                     ts = frame.pts * tb * 1000.0
-                elif fps:
-                    ts = index * 1000.0 / fps
+                    if fps:
+                        if start is None:  # the container gives no start time: the first frame's
+                            start = frame.pts
+                        at = round((frame.pts - start) * tb * fps)
+                        step = at - index
+                        if index >= 0 and step > GAP_INTERVALS:
+                            missing = step - 1
+                        elif index < 0 and at > GAP_INTERVALS - 1:
+                            missing = at  # the stream's first frames were lost
+                        index = max(index + 1, at)
+                    else:
+                        index += 1
                 else:
-                    ts = float("nan")
-                yield VideoFrame(index, float(ts), frame.to_ndarray(format="rgb24"))
-                index += 1
+                    index += 1
+                    ts = index * 1000.0 / fps if fps else float("nan")
+                yield VideoFrame(index, float(ts), frame.to_ndarray(format="rgb24"), missing)
+                decoded += 1
         except av.FFmpegError as e:
-            raise DecodeError(str(p), "a decodable video stream", f"decode error after {index} frames: {e}") from None
-        if index == 0:
+            raise DecodeError(str(p), "a decodable video stream", f"decode error after {decoded} frames: {e}") from None
+        if decoded == 0:
             raise DecodeError(str(p), "at least one video frame", "no decodable frame")
+        if declared and index + 1 < declared - max(1, declared // 100):
+            raise DecodeError(str(p), f"the {declared} frames its container declares",
+                              f"a stream that ends after frame {index} (truncated?)")
 
 
 class VideoWriter:
