@@ -330,3 +330,25 @@ def test_shipped_model_reads_parts_on_the_crop_and_its_mirror(analyzer, portrait
         assert net(img, lm, keep=lambda face_p: True) is not None and len(calls) == 3
     finally:
         net.model = model
+
+
+def test_one_face_found_twice_is_reported_once():
+    """Faces are one when their 68-point boxes overlap (the rule of ``suppress_overlaps``), whatever
+    their detector boxes: the clip's frame 276 had one box on the face and one on the ear."""
+    from cribsight.pipeline import box_agreement, landmark_box, suppress_overlaps
+    from cribsight.types import Face, Landmarks
+
+    def face(box, x0, y0, side, score):
+        xy = tuple((x0 + side * (i % 17) / 16, y0 + side * (i // 17) / 3) for i in range(68))
+        return Face(box=box, score=score, detector="blazeface_full", landmarks=Landmarks("ibug68", xy))
+
+    on_face = face((217, 214, 447, 444), 219, 206, 222, 0.43)
+    on_ear = face((254, 112, 467, 326), 245, 170, 183, 0.45)  # boxes: IoU 0.28, 47% inside - under both rules
+    elsewhere = face((762, 139, 1052, 428), 755, 91, 300, 0.6)
+    assert landmark_box(on_ear) == (245, 170, 428, 353)
+    assert box_agreement(on_face) > 0.8 > 0.6 > box_agreement(on_ear)
+    # one of the pair is kept - the box that sits on its own landmarks, not the higher detector score
+    kept = suppress_overlaps([on_face, on_ear, elsewhere], box=landmark_box, better=box_agreement)
+    assert kept == [on_face, elsewhere]
+    assert suppress_overlaps([on_face, on_ear, elsewhere], box=landmark_box) == [on_ear, elsewhere]
+    assert suppress_overlaps([on_face, on_ear, elsewhere], box=lambda f: f.box) == [on_face, on_ear, elsewhere]

@@ -32,7 +32,7 @@ from .analyze.eyes import eyes_open_from_landmarks
 from .analyze.mesh import FaceMesh, MeshResult, roi_from_keypoints, roi_from_mesh
 from .detect.blazeface import BlazeFace, Detection
 from .errors import InputError
-from .geometry import euler_from_matrix, solve_head_pose
+from .geometry import box_iou, euler_from_matrix, solve_head_pose
 from .io.images import to_rgb_uint8
 from .runtime import WEIGHTS_DIR, default_threads
 from .types import PART_NAMES, Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Probability
@@ -175,20 +175,35 @@ def box_from_landmarks(lm68: np.ndarray, w: int, h: int) -> np.ndarray:
     return np.clip(np.array([c[0] - half, c[1] - half, c[0] + half, c[1] + half]), 0, [w, h, w, h])
 
 
-def suppress_overlaps(dets: list[Detection], iou: float = 0.3, inside: float = 0.5) -> list[Detection]:
-    """Best-scoring first, a detection is dropped when it overlaps a kept one at IoU > ``iou`` or
-    when more than ``inside`` of the smaller box lies in the other (the short-range detector's box
-    around the full-range one's, IoU only ~0.15)."""
+def landmark_box(face: Face) -> tuple[float, float, float, float]:
+    """The box of a face's 68 landmarks (x1, y1, x2, y2)."""
+    xy = np.asarray(face.landmarks.xy, np.float64)
+    return (*xy.min(0), *xy.max(0))
+
+
+def box_agreement(face: Face) -> float:
+    """IoU of a face's box with the box of its own 68 landmarks: how well the detector's box sits
+    on the face that the per-face analysis found in it (a box on the ear or the forehead agrees less)."""
+    b, lb = np.array([face.box], np.float64), np.array([landmark_box(face)], np.float64)
+    return float(box_iou(b, lb)[0, 0])
+
+
+def suppress_overlaps(items: list, iou: float = 0.3, inside: float = 0.5, box=lambda d: d.box_xyxy,
+                      better=lambda d: d.score) -> list:
+    """Best first (by ``better``: the score), a detection (or a Face, with ``box=landmark_box``) is
+    dropped when it overlaps a kept one at IoU > ``iou`` or when more than ``inside`` of the smaller
+    box lies in the other (the short-range detector's box around the full-range one's, IoU only
+    ~0.15). The kept ones stay in their given order."""
     def duplicate(b, c) -> bool:
         inter = max(0.0, min(b[2], c[2]) - max(b[0], c[0])) * max(0.0, min(b[3], c[3]) - max(b[1], c[1]))
         area_b, area_c = (b[2] - b[0]) * (b[3] - b[1]), (c[2] - c[0]) * (c[3] - c[1])
         return inter > iou * max(area_b + area_c - inter, 1e-9) or inter > inside * max(min(area_b, area_c), 1e-9)
 
-    kept: list[Detection] = []
-    for d in sorted(dets, key=lambda d: -d.score):
-        if not any(duplicate(d.box_xyxy, k.box_xyxy) for k in kept):
+    kept: list = []
+    for d in sorted(items, key=lambda d: -better(d)):
+        if not any(duplicate(box(d), box(k)) for k in kept):
             kept.append(d)
-    return kept
+    return [d for d in items if any(d is k for k in kept)]
 
 
 class Analyzer:
@@ -368,6 +383,10 @@ class Analyzer:
             self.times.detect += (time.perf_counter() - t0) * 1e3
             faces = [f for f in (self._face(image, d, w, h) for d in dets) if f is not None]
             if faces:
+                # one face found twice (the detector's weighted NMS can leave two blended boxes, e.g.
+                # on the face and on the ear of a head turned on its side): two faces whose 68-point
+                # boxes overlap are one; kept is the one whose box sits best on its own landmarks
+                faces = suppress_overlaps(faces, box=landmark_box, better=box_agreement)
                 break
         return FrameResult(source, frame, timestamp_ms, w, h, tuple(faces), ())
 
