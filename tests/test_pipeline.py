@@ -247,6 +247,8 @@ def test_blank_image_has_no_face(analyzer):
     (np.zeros((4, 4, 5), np.uint8), "shape (4, 4, 5)"),
     (np.zeros((1, 5, 3), np.uint8), "5x1"),
     ([[0, 0], [0, 0]], "list"),
+    (np.zeros((8, 8, 3), np.complex64), "dtype complex64"),
+    (np.full((8, 8, 3), None, object), "dtype object"),
 ])
 def test_bad_arrays_raise_typed_errors(analyzer, bad, found):
     with pytest.raises(InputError) as e:

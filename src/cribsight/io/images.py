@@ -41,6 +41,9 @@ def to_rgb_uint8(image: np.ndarray, what: str = "image") -> np.ndarray:
     """Validate an array image and return HWC uint8 RGB (gray -> 3 channels, alpha dropped)."""
     if not isinstance(image, np.ndarray):
         raise InputError(what, "a numpy array HxW, HxWx1, HxWx3 or HxWx4", type(image).__name__)
+    if image.dtype.kind not in "biuf":  # complex, object, strings: no pixel values to read
+        raise InputError(what, "an array of pixel values (uint8; other integer, float or bool arrays are stretched)",
+                         f"dtype {image.dtype}")
     a = image
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
