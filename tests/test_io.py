@@ -218,3 +218,19 @@ def test_float_and_unknown_extension_inputs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == list(range(6))
     assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["clip.mp4"]
+
+
+def test_every_nth_video_frame(tmp_path):
+    import av
+
+    _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])
+    out = tmp_path / "r.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
+                           "--every", "5", "--render", str(tmp_path / "render")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "frames 12-23: missing" in proc.stderr  # still said, though 12-23 would be skipped
+    assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [0, 5, 10, 25, 30, 35]
+    with av.open(str(tmp_path / "render" / "gap.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
+                           "--every", "0"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -131,11 +131,13 @@ def render_names(paths: list[Path]) -> list[str]:
     return [p.stem if n[p.stem] == 1 else f"{i:04d}_{p.stem}" for i, p in enumerate(paths)]
 
 
-def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None) -> dict:
-    """Analyse inputs, writing one JSON line per frame (flushed) and optional renders.
-    Returns a summary dict; failures never stop the batch: a frame that cannot be analysed is
-    reported with its index and the video goes on; an input that cannot be decoded is reported and
-    the batch goes on."""
+def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None,
+                every: int = 1) -> dict:
+    """Analyse inputs, writing one JSON line per frame (flushed) and optional renders; of a video,
+    only the frames whose index is a multiple of ``every`` (all are decoded: the index comes from
+    the timestamps). Returns a summary dict; failures never stop the batch: a frame that cannot be
+    analysed is reported with its index and the video goes on; an input that cannot be decoded is
+    reported and the batch goes on."""
     from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
@@ -172,6 +174,10 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                         where = f"{inp.given} frames {index - fr.missing_before}-{index - 1}"
                         failed.append((where, "missing from the decoded stream (corrupt data skipped by the decoder)"))
                         error_line(f"{where}: {failed[-1][1]}")
+                    if index % every:
+                        if inp.kind == "video":
+                            prog.advance(vtask)
+                        continue
                     try:  # one frame that cannot be analysed or drawn is reported; the rest go on
                         t0 = time.perf_counter()
                         res = analyzer.analyze_image(img, inp.given, index, ts)
@@ -184,7 +190,7 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                             drawn = render(img, res)
                             if inp.kind == "video":
                                 if writer is None:
-                                    writer = VideoWriter(render_dir / f"{name}.mp4", info["fps"], img.shape[1], img.shape[0])
+                                    writer = VideoWriter(render_dir / f"{name}.mp4", info["fps"] / every, img.shape[1], img.shape[0])
                                 writer.write(drawn)
                             else:
                                 import cv2
@@ -239,13 +245,15 @@ def analyze(
     mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
+    every: int = typer.Option(1, min=1, help="of a video, analyse only the frames whose index is a multiple of this "
+                                             "(every frame is still decoded; the render holds the analysed ones)"),
 ):
     """Analyse images, folders and videos; write JSON Lines (and renders). Exit 1 if any input failed."""
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
                    verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                    frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
                    cribnet_weights=cribnet_weights)
-    s = run_analyze(paths, out, render_dir, an)
+    s = run_analyze(paths, out, render_dir, an, every=every)
     console.print(_summary_table(s))
     if s["failed"]:
         raise typer.Exit(1)
