@@ -198,8 +198,8 @@ def test_cli_reports_lost_and_missing_video_frames(tmp_path):
     out = tmp_path / "r.jsonl"
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out)],
                           capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1
-    assert f"{tmp_path / 'gap.mp4'} frames 12-23: missing from the decoded stream" in proc.stderr
+    assert proc.returncode == 0  # a gap is said, not failed: a variable frame rate makes gaps too
+    assert f"{tmp_path / 'gap.mp4'} frames 12-23: no frame decoded" in proc.stderr
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [*range(12), *range(24, 40)]
 
 
@@ -227,7 +227,7 @@ def test_every_nth_video_frame(tmp_path):
     out = tmp_path / "r.jsonl"
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
                            "--every", "5", "--render", str(tmp_path / "render")], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1 and "frames 12-23: missing" in proc.stderr  # still said, though 12-23 would be skipped
+    assert proc.returncode == 0 and "frames 12-23: no frame decoded" in proc.stderr  # still said, though 12-23 would be skipped
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [0, 5, 10, 25, 30, 35]
     with av.open(str(tmp_path / "render" / "gap.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6

@@ -141,6 +141,8 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
     from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
+    from rich.markup import escape
+
     from .sources import expand, iter_input
 
     inputs, problems = expand(paths, exclude=render_dir)
@@ -170,10 +172,11 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                     vtask = prog.add_task(f"  {inp.path.name}", total=info["frames"] or None)
                 for fr in iter_input(inp):
                     index, ts, img = fr.index, fr.timestamp_ms, fr.rgb
-                    if fr.missing_before:  # a stretch the decoder skipped: said, then the video goes on
-                        where = f"{inp.given} frames {index - fr.missing_before}-{index - 1}"
-                        failed.append((where, "missing from the decoded stream (corrupt data skipped by the decoder)"))
-                        error_line(f"{where}: {failed[-1][1]}")
+                    if fr.missing_before:  # a gap in the timestamps: said (not a failure), the video goes on
+                        # lost data or a drop in a variable frame rate: timestamps alone cannot tell which
+                        console.print(f"[yellow]note[/yellow] {escape(inp.given)} frames {index - fr.missing_before}-"
+                                      f"{index - 1}: no frame decoded (lost data, or the camera's frame rate dropped)",
+                                      highlight=False)
                     if index % every:
                         if inp.kind == "video":
                             prog.advance(vtask)

@@ -76,6 +76,8 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
         rate = stream.guessed_rate or stream.average_rate
         fps = float(rate) if rate else 0.0
         declared = int(stream.frames or 0)
+        if "avi" in (container.format.name or ""):  # AVI carries no presentation timestamps: count frames
+            tb = 0.0
         start = stream.start_time
         decoded, index = 0, -1
         try:
