@@ -57,12 +57,12 @@ WEIGHTS_HELP = ("which shipped CribNet weights: cribnet.onnx (the default) or cr
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
-def error_line(message: str) -> None:
-    """One red ``error`` line on stderr. The message is printed as text, never as rich markup: a
-    file named ``photo[bold].jpg`` or an extra named ``cribsight[train]`` keeps its brackets."""
+def error_line(message: str, tag: str = "[red]error[/red]") -> None:
+    """One ``error`` (or ``tag``) line on stderr. The message is printed as text, never as rich markup:
+    a file named ``photo[bold].jpg`` or an extra named ``cribsight[train]`` keeps its brackets."""
     from rich.markup import escape
 
-    console.print(f"[red]error[/red] {escape(message)}", highlight=False)
+    console.print(f"{tag} {escape(message)}", highlight=False)
 
 
 def _progress() -> Progress:
@@ -85,13 +85,15 @@ class _Skip(Exception):
     """Stop the current input (already reported) and go on with the next."""
 
 
-def _reason(e: Exception, where: str = "") -> str:
+def _reason(e: Exception, names: tuple[str, ...] = ()) -> str:
     """One line for a failure: our typed errors say what they are; anything else gets its type. A
-    message that starts with ``where`` (typed errors name their file) loses that repetition."""
+    typed error about one of ``names`` (the input, as given and as a path) leaves its name out: the
+    line already starts with it."""
     from .errors import CribsightError
 
-    why = str(e) if isinstance(e, (CribsightError, OSError)) else f"{type(e).__name__}: {e}"
-    return why[len(where) + 2:] if where and why.startswith(f"{where}: ") else why
+    if getattr(e, "what", None) in names and hasattr(e, "expected"):
+        return f"expected {e.expected}, found {e.found}"
+    return str(e) if isinstance(e, (CribsightError, OSError)) else f"{type(e).__name__}: {e}"
 
 
 def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list[str]) -> None:
@@ -141,8 +143,6 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
     from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
-    from rich.markup import escape
-
     from .sources import expand, iter_input
 
     inputs, problems = expand(paths, exclude=render_dir)
@@ -174,9 +174,8 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                     index, ts, img = fr.index, fr.timestamp_ms, fr.rgb
                     if fr.missing_before:  # a gap in the timestamps: said (not a failure), the video goes on
                         # lost data or a drop in a variable frame rate: timestamps alone cannot tell which
-                        console.print(f"[yellow]note[/yellow] {escape(inp.given)} frames {index - fr.missing_before}-"
-                                      f"{index - 1}: no frame decoded (lost data, or the camera's frame rate dropped)",
-                                      highlight=False)
+                        error_line(f"{inp.given} frames {index - fr.missing_before}-{index - 1}: no frame decoded "
+                                   "(lost data, or the camera's frame rate dropped)", tag="[yellow]note[/yellow]")
                     if index % every:
                         if inp.kind == "video":
                             prog.advance(vtask)
@@ -203,7 +202,7 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                                     raise OutputError(str(dst), "a writable JPEG path", "cv2.imwrite failed")
                     except Exception as e:  # noqa: BLE001 - a batch never stops on one frame
                         where = inp.given if inp.kind != "video" else f"{inp.given} frame {index}"
-                        why = _reason(e, inp.given)
+                        why = _reason(e, (inp.given, str(inp.path)))
                         failed.append((where, why))
                         error_line(f"{where}: {why}")
                         if isinstance(e, OutputError):
@@ -213,7 +212,7 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
             except _Skip:
                 pass
             except Exception as e:  # noqa: BLE001 - decoding this input failed: report it, go on with the next
-                why = _reason(e, inp.given)
+                why = _reason(e, (inp.given, str(inp.path)))
                 failed.append((inp.given, why))
                 error_line(f"{inp.given}: {why}")
             finally:

@@ -48,8 +48,8 @@ def video_info(path: str | Path) -> dict:
 
 
 # a frame whose timestamp is this many nominal frame intervals after the previous one marks a gap:
-# frames were lost (a corrupt stretch the decoder skipped). Variable-rate phone video stretches an
-# interval to about 2 at most, so it is not taken for a gap.
+# frames lost (a corrupt stretch the decoder skipped) or a drop in a variable frame rate - the
+# timestamps cannot tell which, so `cribsight analyze` notes a gap and does not count it a failure.
 GAP_INTERVALS = 2.5
 
 
@@ -57,8 +57,8 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
     """Decode every frame of the first video stream.
 
     ``index`` is the frame's place on the stream's nominal frame rate, from its timestamp (the
-    stream's start = 0): a stretch the decoder skipped (corrupt data) leaves a gap in the numbering,
-    and the first frame after it says how many frames were lost (``missing_before``, when the
+    stream's start = 0): a stretch the decoder skipped (corrupt data, or a drop in the frame rate)
+    leaves a gap in the numbering, and the first frame after it says how many frames are missing (``missing_before``, when the
     timestamps jump by more than ``GAP_INTERVALS`` intervals). Without timestamps or a frame rate
     the index counts decoded frames. A decode error mid-stream raises DecodeError after the frames
     already decoded were yielded; so does a stream that ends short of the frame count its container
