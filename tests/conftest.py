@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+if os.environ.get("CRIBSIGHT_DATA", "").strip():  # the same data folder the command line uses
+    SHARED = Path(os.environ["CRIBSIGHT_DATA"].strip()).expanduser()
 
 
 def shared_path(*parts: str) -> Path:

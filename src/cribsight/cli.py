@@ -18,7 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="cribsight: occlusion-aware infant face analysis.")
 console = Console(stderr=True, soft_wrap=True)
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from .datadir import data_root
 
 
 def _analyzer(rotations: str | None = None, **options):
@@ -319,7 +319,7 @@ def _bench_images(src: Path, limit: int) -> list[Path]:
 @app.command()
 def bench(
     source: Optional[Path] = typer.Option(None, help="folder of images, or 'demo' for the demo sample (default "
-                                                     "../shared/data/syrip/images, else the demo sample)"),
+                                                     "$CRIBSIGHT_DATA or ../shared/data: syrip/images, else the demo sample)"),
     limit: int = typer.Option(100, min=1, help="images to time"),
     threads: Optional[int] = typer.Option(None, min=1, help="ONNX Runtime intra-op threads"),
     warmup: int = typer.Option(5, min=0, help="untimed warm-up frames"),
@@ -335,7 +335,7 @@ def bench(
     from .pipeline import Analyzer, AnalyzerConfig
     from .runtime import available_cores, default_threads
 
-    src = _bench_source(source, SHARED / "syrip" / "images")
+    src = _bench_source(source, data_root() / "syrip" / "images")
     full = _analyzer(threads=threads, cribnet_weights=cribnet_weights)
     ref = Analyzer(AnalyzerConfig(threads=threads, model="pretrained"))
     if src is not None:
@@ -348,7 +348,7 @@ def bench(
         canvas[104:616, 384:896] = cv2.imread(str(ASSET))
         cv2.imwrite(str(tmp), canvas)
         files = [tmp] * limit
-        label = "demo sample in a 1280x720 frame (../shared/data absent)"
+        label = "demo sample in a 1280x720 frame" + ("" if source is not None else f" ({data_root() / 'syrip' / 'images'} absent)")
     stages = ("decode", "detect", "landmarks", "pose", "network", "total")
     rows = {a: {k: [] for k in stages} for a in ("full", "ref")}
     one_face = {"full": [], "ref": []}
@@ -416,7 +416,7 @@ MODELS = ("cribnet", "pretrained")
 
 def _default_folder(name: str) -> Path:
     sub = BENCHMARKS[name][1]
-    return Path(sub) if sub.startswith("./") else SHARED / sub
+    return Path(sub) if sub.startswith("./") else data_root() / sub
 
 
 def _run_benchmark(name: str, folder: Path, predict, limit: int | None, export: Path | None,
@@ -440,7 +440,7 @@ def eval_cmd(
     benchmarks: Optional[list[str]] = typer.Argument(None, help=f"one or more of {', '.join(BENCHMARKS)}, or 'all'"),
     model: str = typer.Option("cribnet", help=f"model to evaluate: {', '.join(MODELS)} (cribnet falls back to pretrained when no weights ship)"),
     predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions (output contract) instead of running a model"),
-    data: Optional[Path] = typer.Option(None, help="data folder (default ../shared/data/<benchmark folder>); one benchmark only"),
+    data: Optional[Path] = typer.Option(None, help="data folder (default $CRIBSIGHT_DATA or ../shared/data, /<benchmark folder>); one benchmark only"),
     limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
     report: Optional[Path] = typer.Option(None, help="write report.html, report.md, results.json and PNG plots here"),
     baseline: bool = typer.Option(True, help="with --model other than pretrained: show the pretrained pipeline beside it"),
@@ -455,7 +455,7 @@ def eval_cmd(
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
 ):
-    """Score a model (or given predictions) on benchmarks over ../shared/data and print the figures."""
+    """Score a model (or given predictions) on benchmarks over the data folder ($CRIBSIGHT_DATA, else ../shared/data) and print the figures."""
     from .errors import CribsightError
     from .eval import benchmarks as B
     from .eval import report as R
@@ -516,7 +516,7 @@ def eval_cmd(
         folder = data or _default_folder(name)
         if not folder.exists():
             error_line(f"{name}: expected data at {folder}, found nothing "
-                       f"(see ../shared/data/README.md, or pass --data)")
+                       f"(set CRIBSIGHT_DATA to the data folder, or pass --data; see ../shared/data/README.md)")
             missing.append(name)
             continue
         try:  # a benchmark whose data is incomplete is one line; the others still run and are written
@@ -538,7 +538,7 @@ def eval_cmd(
     if report and results:
         src = f"predictions {predictions}" if predictions else f"model {model}" + (f" ({cribnet_weights})" if cribnet_weights else "")
         page = R.write_report(results, report, f"cribsight evaluation ({src})", bases if any(bases) else None,
-                              notes=[f"data: {SHARED if data is None else data}"])
+                              notes=[f"data: {data_root() if data is None else data}"])
         print(f"report: {page}")
     if missing:
         raise typer.Exit(2)
@@ -640,7 +640,7 @@ def data_bench(
     samples: int = typer.Option(400, help="samples to generate"),
     size: int = typer.Option(160, help="crop size"),
     source: Optional[Path] = typer.Option(None, help="folder of face images, or 'demo' for the demo portrait (default "
-                                                     "../shared/data/utkface, else the demo portrait)"),
+                                                     "$CRIBSIGHT_DATA or ../shared/data: utkface, else the demo portrait)"),
     close_eyes_prob: float = typer.Option(0.2, help="share of crops whose eyes are shut (0.2 as in configs/data/train.yaml)"),
 ):
     """Synthetic-occlusion generation throughput on one core (samples per second)."""
@@ -654,7 +654,7 @@ def data_bench(
     from .demo import ASSET
 
     cv2.setNumThreads(1)
-    src = _bench_source(source, SHARED / "utkface")
+    src = _bench_source(source, data_root() / "utkface")
     files = _bench_images(src, 40) if src is not None else [ASSET]
     teacher = Teacher(None)
     pool = [t for t in (teacher.apply(FaceSample(path=f)) for f in files) if t is not None]
