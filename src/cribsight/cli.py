@@ -761,7 +761,10 @@ def main() -> None:
 
     from .errors import CribsightError
 
+    stopped: list[int] = []
+
     def terminate(signum, frame):  # a service manager's stop: end as Ctrl-C does, closing the outputs
+        stopped.append(signum)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
@@ -770,6 +773,11 @@ def main() -> None:
     except CribsightError as e:
         error_line(str(e))
         sys.exit(2)
+    except SystemExit as e:
+        if stopped:  # the shell's convention, 128 + the signal: 143 for SIGTERM (Ctrl-C stays 130)
+            error_line("stopped by SIGTERM; the results and renders written so far are kept", tag="[yellow]note[/yellow]")
+            sys.exit(128 + stopped[0])
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover
