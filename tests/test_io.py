@@ -221,6 +221,8 @@ def test_float_and_unknown_extension_inputs(tmp_path):
 
 
 def test_every_nth_video_frame(tmp_path):
+    from fractions import Fraction
+
     import av
 
     _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])
@@ -231,6 +233,7 @@ def test_every_nth_video_frame(tmp_path):
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [0, 5, 10, 25, 30, 35]
     with av.open(str(tmp_path / "render" / "gap.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6
+        assert c.streams.video[0].average_rate == Fraction(12, 5)  # the clip's 12 fps / 5, not rounded to 2
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
                            "--every", "0"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

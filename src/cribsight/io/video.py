@@ -1,7 +1,9 @@
 """Video decoding and encoding with PyAV (FFmpeg). Timestamps come from the container's pts."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -40,11 +42,13 @@ def _open(p: Path):
 
 
 def video_info(path: str | Path) -> dict:
-    """Frame count (0 when the container does not say), fps, width and height of the first video
-    stream; a typed error for a file that is not a video."""
+    """Frame count (0 when the container does not say), nominal fps (as ``iter_video`` numbers the
+    frames: the average rate would shrink with frames lost in a gap), width and height of the first
+    video stream; a typed error for a file that is not a video."""
     with _open(Path(path)) as c:
         s = c.streams.video[0]
-        return {"frames": int(s.frames or 0), "fps": float(s.average_rate or 0), "width": s.width, "height": s.height}
+        rate = s.guessed_rate or s.average_rate
+        return {"frames": int(s.frames or 0), "fps": float(rate or 0), "width": s.width, "height": s.height}
 
 
 # a frame whose timestamp is this many nominal frame intervals after the previous one marks a gap:
@@ -119,7 +123,8 @@ class VideoWriter:
 
         self.path = Path(path)
         self.container = av.open(str(self.path), mode="w")
-        rate = max(1, round(fps or 25))
+        # the rate as a fraction (7.5 fps for every 4th frame of 30, 30000/1001 for NTSC), not rounded
+        rate = Fraction(fps if fps and math.isfinite(fps) and fps > 0 else 25).limit_denominator(10000)
         stream = None
         for codec in ("libx264", "h264", "mpeg4"):
             try:
