@@ -237,3 +237,39 @@ def test_every_nth_video_frame(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
                            "--every", "0"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("ext", [".pam", ".jp2", ".pfm", ".ras", ".hdr", ".webp", ".png"])
+def test_unknown_extension_image_is_sniffed(tmp_path, ext, portrait):
+    """An image whose name has no known extension is recognised by its first bytes (PAM, JPEG 2000,
+    PFM, Sun raster, Radiance, WebP, PNG) and decoded as an image, not tried as a video first."""
+    from cribsight.sources import _kind
+
+    img = np.ascontiguousarray(portrait[::8, ::8, ::-1])
+    if ext in (".pfm", ".hdr"):
+        img = img.astype(np.float32) / 255
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    p = tmp_path / "frame.bin"
+    p.write_bytes(buf.tobytes())
+    assert _kind(p) == "image"
+    assert read_image(p).shape == (64, 64, 3)
+
+
+def test_unknown_extension_avi_is_a_video(tmp_path):
+    """AVI and WebP are both RIFF files: the form type, not the first four bytes, tells them apart."""
+    import av
+
+    from cribsight.sources import _kind
+
+    p = tmp_path / "clip.avi"
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("mpeg4", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    p.rename(tmp_path / "clip.rec")
+    assert _kind(tmp_path / "clip.rec") == "video"

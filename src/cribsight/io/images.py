@@ -16,21 +16,31 @@ import numpy as np
 
 from ..errors import DecodeError, InputError
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm", ".pbm",
+                    ".pam", ".pfm", ".jp2", ".j2k", ".sr", ".ras", ".hdr", ".pic", ".avif"}
 
-_MAGIC = {
-    b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
-    b"RIFF": "RIFF/WebP", b"GIF8": "GIF", b"P2": "PNM", b"P3": "PNM", b"P5": "PNM", b"P6": "PNM", b"\x00\x00\x00": "MP4/MOV-like container", b"\x1aE\xdf\xa3": "Matroska/WebM",
-}
+# (offset, first bytes, format), in the order tried: the ISO-media images (JPEG 2000, AVIF) before
+# the MP4-like catch-all that shares their leading zero bytes
+_MAGIC = [
+    (0, b"\xff\xd8\xff", "JPEG"), (0, b"\x89PNG", "PNG"), (0, b"BM", "BMP"), (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"), (0, b"GIF8", "GIF"),
+    *((0, b"P" + bytes([c]), "PNM") for c in b"1234567"), (0, b"PF\n", "PFM"), (0, b"Pf\n", "PFM"),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (0, b"\xffO\xffQ", "JPEG 2000"),
+    (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (0, b"\x59\xa6\x6a\x95", "Sun raster"),
+    (0, b"#?RADIANCE", "Radiance HDR"), (0, b"#?RGBE", "Radiance HDR"),
+    (0, b"\x00\x00\x00", "MP4/MOV-like container"), (0, b"\x1aE\xdf\xa3", "Matroska/WebM"),
+    (8, b"WEBP", "RIFF/WebP"), (8, b"AVI ", "AVI container"),  # both RIFF: the form type tells
+]
 
 
 # what _sniff calls the image formats OpenCV decodes (GIF is not one of them)
-IMAGE_SIGNATURES = {"JPEG", "PNG", "BMP", "TIFF", "RIFF/WebP", "PNM"}
+IMAGE_SIGNATURES = {"JPEG", "PNG", "BMP", "TIFF", "RIFF/WebP", "PNM", "PFM", "JPEG 2000", "AVIF", "Sun raster",
+                    "Radiance HDR"}
 
 
 def _sniff(head: bytes) -> str:
-    for magic, name in _MAGIC.items():
-        if head.startswith(magic):
+    for at, magic, name in _MAGIC:
+        if head[at:at + len(magic)] == magic:
             return name
     if head[:64].isascii():
         return "text"
@@ -93,7 +103,7 @@ def read_image(path: str | Path) -> np.ndarray:
         cv2.utils.logging.setLogLevel(level)
     if img is None:
         kind = _sniff(data[:64].tobytes())
-        raise DecodeError(str(p), "a decodable image (JPEG, PNG, BMP, TIFF, WebP, PNM)",
+        raise DecodeError(str(p), "a decodable image (JPEG, PNG, BMP, TIFF, WebP, PNM, JPEG 2000, ...)",
                           f"{kind} of {data.size} bytes that does not decode (corrupt or truncated?)")
     if img.ndim == 2:
         return to_rgb_uint8(img, str(p))  # gray (of any depth) -> 3 equal channels
