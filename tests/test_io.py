@@ -273,3 +273,22 @@ def test_unknown_extension_avi_is_a_video(tmp_path):
             c.mux(pkt)
     p.rename(tmp_path / "clip.rec")
     assert _kind(tmp_path / "clip.rec") == "video"
+
+
+def test_concurrent_tiff_decodes_restore_opencvs_log_level(tmp_path):
+    """OpenCV's log is silenced only while a TIFF decodes, and many threads decoding at once leave
+    the process's level as it was (a save/restore per call would leave it silenced)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ir = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    assert cv2.imwrite(str(tmp_path / "t.tiff"), ir)
+    assert cv2.imwrite(str(tmp_path / "p.png"), np.zeros((8, 8, 3), np.uint8))
+    before = cv2.utils.logging.getLogLevel()
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)
+        with ThreadPoolExecutor(8) as ex:
+            shapes = list(ex.map(lambda i: read_image(tmp_path / ("t.tiff" if i % 3 else "p.png")).shape, range(400)))
+        assert set(shapes) == {(32, 32, 3), (8, 8, 3)}
+        assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_WARNING
+    finally:
+        cv2.utils.logging.setLogLevel(before)

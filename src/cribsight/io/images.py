@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from pathlib import Path
 
 import cv2
@@ -93,14 +95,10 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(p, dtype=np.uint8)
     if data.size == 0:
         raise DecodeError(str(p), "an image file", "an empty file (0 bytes)")
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a failed decode is our typed error, not a log line
-    try:
+    with _quiet(_sniff(data[:64].tobytes()) == "TIFF"):
         img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
         if img is None:
             img = _decode_unchanged(data)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
     if img is None:
         kind = _sniff(data[:64].tobytes())
         raise DecodeError(str(p), "a decodable image (JPEG, PNG, BMP, TIFF, WebP, PNM, JPEG 2000, ...)",
@@ -108,6 +106,36 @@ def read_image(path: str | Path) -> np.ndarray:
     if img.ndim == 2:
         return to_rgb_uint8(img, str(p))  # gray (of any depth) -> 3 equal channels
     return to_rgb_uint8(np.ascontiguousarray(img[:, :, ::-1]), str(p))  # BGR -> RGB
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_level = None
+
+
+@contextlib.contextmanager
+def _quiet(needed: bool):
+    """OpenCV's log silenced while a TIFF decodes: its colour decode of a float TIFF fails with an
+    ERROR line before ``_decode_unchanged`` reads it (the other formats fail silently, so nothing is
+    changed for them). OpenCV's level is process-wide: the first of concurrent decodes saves it and
+    the last restores it, so threads never leave it silenced; another thread's OpenCV log lines
+    during a TIFF decode are lost."""
+    global _quiet_depth, _quiet_level
+    if not needed:
+        yield
+        return
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                cv2.utils.logging.setLogLevel(_quiet_level)
 
 
 def _decode_unchanged(data: np.ndarray) -> np.ndarray | None:
