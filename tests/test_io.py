@@ -1,4 +1,5 @@
 import json
+from fractions import Fraction
 import subprocess
 import sys
 from pathlib import Path
@@ -193,6 +194,28 @@ def test_a_video_cut_short_of_its_declared_frames_is_an_error_after_its_frames(t
     assert 0 < len(got) < 40 and got == list(range(len(got))) and f"after frame {got[-1]}" in str(e.value)
 
 
+def test_a_stream_copy_trimmed_video_is_not_reported_cut(tmp_path):
+    """Trimming without re-encoding keeps the packets before the cut (they are needed to decode)
+    and an edit list hides them: the container declares 40 frames and presents 35. That is whole."""
+    import av
+
+    from cribsight.io.video import iter_video
+
+    _write_clip(tmp_path / "whole.mp4", range(40))
+    with av.open(str(tmp_path / "whole.mp4")) as src, av.open(str(tmp_path / "trim.mp4"), "w") as dst:
+        ist = src.streams.video[0]
+        ost = dst.add_stream_from_template(ist)
+        shift = int(round(Fraction(5, 12) / ist.time_base))  # the first 5 frames before the cut
+        for pkt in src.demux(ist):
+            if pkt.dts is None:
+                continue
+            pkt.pts, pkt.dts, pkt.stream = pkt.pts - shift, pkt.dts - shift, ost
+            dst.mux(pkt)
+    with av.open(str(tmp_path / "trim.mp4")) as c:
+        assert c.streams.video[0].frames == 40
+    assert [f.index for f in iter_video(tmp_path / "trim.mp4")] == list(range(35))
+
+
 def test_cli_reports_lost_and_missing_video_frames(tmp_path):
     _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])
     out = tmp_path / "r.jsonl"
@@ -221,8 +244,6 @@ def test_float_and_unknown_extension_inputs(tmp_path):
 
 
 def test_every_nth_video_frame(tmp_path):
-    from fractions import Fraction
-
     import av
 
     _write_clip(tmp_path / "gap.mp4", [*range(12), *range(24, 40)])

@@ -80,6 +80,10 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
         rate = stream.guessed_rate or stream.average_rate
         fps = float(rate) if rate else 0.0
         declared = int(stream.frames or 0)
+        if declared and stream.duration and tb and fps:
+            # an edit list (a stream-copy trim) hides pre-roll frames that the count includes; the
+            # stream's duration is what it presents
+            declared = min(declared, max(1, round(stream.duration * tb * fps)))
         if "avi" in (container.format.name or ""):  # AVI carries no presentation timestamps: count frames
             tb = 0.0
         start = stream.start_time
