@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ def test_demo_writes_results_and_rendered_video(tmp_path):
     assert np.allclose(np.diff(ts), 1000 / 12, atol=1.0)  # container timestamps at 12 fps
     assert sum(len(r["faces"]) > 0 for r in rows[:6]) == 6  # unoccluded start: face found
     assert all(len(f["landmarks"]["xy"]) == 68 for r in rows for f in r["faces"])
-    rendered = tmp_path / "rendered" / "demo_input.mp4"
+    rendered = tmp_path / "rendered" / "demo_input.cribsight.mp4"
     assert rendered.stat().st_size > 10_000
     import av
 
@@ -40,7 +41,7 @@ def test_analyze_folder_with_render(tmp_path, portrait):
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [len(r["faces"]) for r in rows] == [1, 0]
-    assert (tmp_path / "render" / "a.jpg").exists() and (tmp_path / "render" / "b.jpg").exists()
+    assert (tmp_path / "render" / "a.cribsight.jpg").exists() and (tmp_path / "render" / "b.cribsight.jpg").exists()
 
 
 def test_renders_of_inputs_with_one_name_do_not_overwrite_each_other(tmp_path, portrait):
@@ -52,7 +53,7 @@ def test_renders_of_inputs_with_one_name_do_not_overwrite_each_other(tmp_path, p
     cv2.imwrite(str(tmp_path / "in" / "y.png"), np.full((60, 60, 3), 90, np.uint8))
     proc = run("analyze", str(tmp_path / "in"), "--out", str(tmp_path / "r.jsonl"), "--render", str(tmp_path / "render"))
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["0000_x.jpg", "0001_x.jpg", "y.jpg"]
+    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["0000_x.cribsight.jpg", "0001_x.cribsight.jpg", "y.cribsight.jpg"]
 
 
 def test_one_frame_that_fails_does_not_stop_the_video_or_the_batch(tmp_path, portrait):
@@ -83,7 +84,7 @@ def test_one_frame_that_fails_does_not_stop_the_video_or_the_batch(tmp_path, por
     assert [r["frame"] for r in rows if r["source"].endswith("v.mp4")] == [0, 1, 3]
     assert rows[-1]["source"].endswith("z.png") and len(rows[-1]["faces"]) == 1
     assert len(s["failed"]) == 1 and "frame 2" in s["failed"][0][0] and "RuntimeError: simulated failure" in s["failed"][0][1]
-    assert (tmp_path / "render" / "v.mp4").stat().st_size > 0 and (tmp_path / "render" / "z.jpg").exists()
+    assert (tmp_path / "render" / "v.cribsight.mp4").stat().st_size > 0 and (tmp_path / "render" / "z.cribsight.jpg").exists()
 
 
 def test_bench_prints_stage_figures(tmp_path):
@@ -177,31 +178,52 @@ def test_bad_analyzer_options_are_one_line_errors(tmp_path):
 
 def test_outputs_never_destroy_inputs_or_earlier_results(tmp_path, portrait):
     """A mistyped path leaves the earlier results file as it was; a results file or a render that
-    would overwrite an input is refused before anything is written (one line, exit 2); a render
-    folder inside the input folder is not analysed on the next run."""
+    would overwrite an input is refused before anything is written (one line, exit 2); renders
+    (``*.cribsight.jpg``) never replace a user's own file and are not analysed on the next run, even
+    when the render folder is the input folder."""
     import cv2
 
     d = tmp_path / "in"
     d.mkdir()
-    cv2.imwrite(str(d / "p.jpg"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
-    photo = (d / "p.jpg").read_bytes()
+    cv2.imwrite(str(d / "p.png"), cv2.cvtColor(portrait, cv2.COLOR_RGB2BGR))
+    (d / "p.jpg").write_bytes(b"the user's own p.jpg, not an image we analyse")
+    (d / "notes.jpg.txt").write_text("not an input")
+    photo = (d / "p.png").read_bytes()
     results = tmp_path / "results.jsonl"
     results.write_text('{"earlier": 1}\n{"earlier": 2}\n')
     proc = run("analyze", str(d / "typo.jpg"), "--out", str(results))
     assert proc.returncode == 1 and "typo.jpg: expected an existing file or folder" in proc.stderr
     assert results.read_text() == '{"earlier": 1}\n{"earlier": 2}\n'
 
-    proc = run("analyze", str(d / "p.jpg"), "--out", str(d / "p.jpg"))
+    proc = run("analyze", str(d / "p.png"), "--out", str(d / "p.png"))
     assert proc.returncode == 2 and "--out: expected a results file that is not one of the inputs" in proc.stderr
-    proc = run("analyze", str(d), "--out", str(results), "--render", str(d))
-    assert proc.returncode == 2 and "would overwrite" in proc.stderr and "Traceback" not in proc.stderr
-    assert (d / "p.jpg").read_bytes() == photo and results.read_text().startswith('{"earlier"')
+    assert (d / "p.png").read_bytes() == photo and results.read_text().startswith('{"earlier"')
 
-    for _ in range(2):  # the second run must not analyse the first run's render
-        proc = run("analyze", str(d), "--out", str(results), "--render", str(d / "rendered"))
-        assert proc.returncode == 0, proc.stderr
-        assert [json.loads(x)["source"] for x in results.read_text().splitlines()] == [str(d / "p.jpg")]
-    assert sorted(p.name for p in (d / "rendered").iterdir()) == ["p.jpg"]
+    for render in (d, d / "rendered"):  # the second run must not analyse the first run's render
+        for _ in range(2):
+            proc = run("analyze", str(d / "p.png"), "--out", str(results), "--render", str(render))
+            assert proc.returncode == 0, proc.stderr
+            assert [json.loads(x)["source"] for x in results.read_text().splitlines()] == [str(d / "p.png")]
+            proc = run("analyze", str(d), "--out", str(results), "--render", str(render))
+            assert proc.returncode == 1 and "p.jpg: expected a decodable image" in proc.stderr  # the user's p.jpg
+            assert [json.loads(x)["source"] for x in results.read_text().splitlines()] == [str(d / "p.png")]
+    assert (d / "p.jpg").read_bytes().startswith(b"the user's own") and (d / "p.png").read_bytes() == photo
+    # p.png alone renders as p; in the folder beside p.jpg, as 0001_p (p.jpg failed: no render)
+    assert sorted(p.name for p in d.iterdir()) == ["0001_p.cribsight.jpg", "notes.jpg.txt", "p.cribsight.jpg", "p.jpg",
+                                                   "p.png", "rendered"]
+    assert sorted(p.name for p in (d / "rendered").iterdir()) == ["0001_p.cribsight.jpg", "p.cribsight.jpg"]
+
+    # a render given by name is analysed, and another input's render may not replace it
+    proc = run("analyze", str(d / "p.cribsight.jpg"), str(d / "p.png"), "--out", str(results), "--render", str(d))
+    assert proc.returncode == 2 and "would overwrite" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_render_names_stay_unique():
+    from cribsight.cli import render_names
+
+    names = render_names([Path("0001_x.jpg"), Path("a/x.jpg"), Path("b/x.jpg"), Path("X.png"), Path("c/Y.jpg"), Path("y.mp4")])
+    assert names == ["0001_x", "0001_x_2", "0002_x", "0003_X", "0004_Y", "0005_y"]
+    assert len({n.lower() for n in names}) == len(names)
 
 
 def test_unusable_output_paths_and_odd_names_are_one_line_errors(tmp_path):
@@ -277,5 +299,5 @@ def test_sigterm_closes_the_rendered_video(tmp_path, portrait):
     n = len(out.read_text().splitlines())
     assert proc.returncode == 143 and 5 <= n < 400  # 128 + SIGTERM, as a shell reports it
     assert "stopped by SIGTERM" in err.decode()
-    with av.open(str(tmp_path / "render" / "v.mp4")) as c:
+    with av.open(str(tmp_path / "render" / "v.cribsight.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 5

@@ -139,7 +139,7 @@ def test_cli_batch_survives_bad_videos(videos, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     good = [r for r in rows if r["source"].endswith("good.mp4")]
     assert [r["frame"] for r in good] == list(range(12)) and all(len(r["faces"]) == 1 for r in good)
-    assert (tmp_path / "r" / "good.mp4").stat().st_size > 0
+    assert (tmp_path / "r" / "good.cribsight.mp4").stat().st_size > 0
     for n in ("empty.mp4", "notes.mp4", "audio_only.mp4"):
         assert not any(r["source"].endswith(n) for r in rows)
         assert any(n in line and "expected" in line for line in proc.stderr.splitlines()), n
@@ -240,7 +240,7 @@ def test_float_and_unknown_extension_inputs(tmp_path):
                            "--render", str(tmp_path / "render")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == list(range(6))
-    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["clip.mp4"]
+    assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["clip.cribsight.mp4"]
 
 
 def test_every_nth_video_frame(tmp_path):
@@ -252,7 +252,7 @@ def test_every_nth_video_frame(tmp_path):
                            "--every", "5", "--render", str(tmp_path / "render")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "frames 12-23: no frame decoded" in proc.stderr  # still said, though 12-23 would be skipped
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [0, 5, 10, 25, 30, 35]
-    with av.open(str(tmp_path / "render" / "gap.mp4")) as c:
+    with av.open(str(tmp_path / "render" / "gap.cribsight.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6
         assert c.streams.video[0].average_rate == Fraction(12, 5)  # the clip's 12 fps / 5, not rounded to 2
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),

@@ -101,6 +101,7 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
     written: the results file being one of the inputs or a folder, a render replacing an input, a
     render folder that is a file. OSErrors of creating them become OutputError (one line, exit 2)."""
     from .errors import InputError, OutputError
+    from .sources import render_file
 
     given = {inp.path.resolve(): inp.given for inp in inputs}
     if out.resolve() in given:
@@ -111,7 +112,7 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
         if render_dir.exists() and not render_dir.is_dir():
             raise OutputError(str(render_dir), "a folder for the renders", "an existing file")
         for inp, name in zip(inputs, names):
-            dst = (render_dir / f"{name}.{'mp4' if inp.kind == 'video' else 'jpg'}").resolve()
+            dst = render_file(render_dir, name, inp.kind).resolve()
             if dst in given:
                 raise InputError("--render", "a folder where no render replaces an input",
                                  f"{render_dir}: the render of {inp.given} would overwrite {given[dst]}")
@@ -124,13 +125,25 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
 
 
 def render_names(paths: list[Path]) -> list[str]:
-    """File stems for the renders of ``paths``: the stem when it is unique among the inputs, else
-    the input's position and stem (``0003_x``), so a/x.jpg and b/x.jpg (or x.jpg and x.png) never
-    overwrite each other's render."""
+    """Names for the renders of ``paths`` (``sources.render_file`` adds ``.cribsight.jpg`` or
+    ``.mp4``): the stem when it is unique among the inputs, else the input's position and stem
+    (``0003_x``), so a/x.jpg and b/x.jpg (or x.jpg and x.mp4) never overwrite each other's render;
+    a name still taken (an input called ``0001_x.jpg``) gets a counter (``0001_x_2``). Compared
+    without case, as on a case-insensitive file system."""
     from collections import Counter
 
-    n = Counter(p.stem for p in paths)
-    return [p.stem if n[p.stem] == 1 else f"{i:04d}_{p.stem}" for i, p in enumerate(paths)]
+    n = Counter(p.stem.lower() for p in paths)
+    names: list[str] = []
+    used: set[str] = set()
+    for i, p in enumerate(paths):
+        base = p.stem if n[p.stem.lower()] == 1 else f"{i:04d}_{p.stem}"
+        name, k = base, 1
+        while name.lower() in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name.lower())
+        names.append(name)
+    return names
 
 
 def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, progress: Progress | None = None,
@@ -143,7 +156,7 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
     from .errors import OutputError
     from .io.video import VideoWriter, video_info
     from .render import render
-    from .sources import expand, iter_input
+    from .sources import expand, iter_input, render_file
 
     inputs, problems = expand(paths, exclude=render_dir)
     failed: list[tuple[str, str]] = list(problems)
@@ -192,12 +205,13 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                             drawn = render(img, res)
                             if inp.kind == "video":
                                 if writer is None:
-                                    writer = VideoWriter(render_dir / f"{name}.mp4", info["fps"] / every, img.shape[1], img.shape[0])
+                                    writer = VideoWriter(render_file(render_dir, name, "video"), info["fps"] / every,
+                                                         img.shape[1], img.shape[0])
                                 writer.write(drawn)
                             else:
                                 import cv2
 
-                                dst = render_dir / f"{name}.jpg"
+                                dst = render_file(render_dir, name, "image")
                                 if not cv2.imwrite(str(dst), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR)):
                                     raise OutputError(str(dst), "a writable JPEG path", "cv2.imwrite failed")
                     except Exception as e:  # noqa: BLE001 - a batch never stops on one frame
@@ -279,7 +293,9 @@ def demo(out_dir: Path = typer.Option(Path("out/demo"), "--out", help="where to 
     console.print(_summary_table(s))
     print(f"input clip:     {clip}")
     print(f"results (JSONL): {out_dir / 'demo.jsonl'}")
-    print(f"rendered video: {out_dir / 'rendered' / 'demo_input.mp4'}")
+    from .sources import render_file
+
+    print(f"rendered video: {render_file(out_dir / 'rendered', 'demo_input', 'video')}")
     if s["failed"]:
         raise typer.Exit(1)
 

@@ -18,6 +18,20 @@ class Input:
     given: str  # the path as the user wrote it (used as ``source`` in the results)
 
 
+# a render is named <name>.cribsight.jpg / .mp4: never mistaken for a user's file, never read back
+# as an input when a folder is walked (a render folder may be, or lie inside, an input folder)
+RENDER_TAG = ".cribsight"
+
+
+def render_file(render_dir: Path, name: str, kind: str) -> Path:
+    """Where the render of an input of ``kind`` ("image" | "video") named ``name`` goes."""
+    return render_dir / f"{name}{RENDER_TAG}.{'mp4' if kind == 'video' else 'jpg'}"
+
+
+def is_render(p: Path) -> bool:
+    return p.name.lower().endswith((f"{RENDER_TAG}.jpg", f"{RENDER_TAG}.mp4"))
+
+
 def _kind(p: Path) -> str:
     """"video" or "image": by extension, and for an unknown extension by the file's first bytes
     (an image format's signature -> image; anything else is tried as a video)."""
@@ -37,7 +51,8 @@ def _kind(p: Path) -> str:
 def expand(paths: list[str], exclude: Path | None = None) -> tuple[list[Input], list[tuple[str, str]]]:
     """Files stay as given (their type decided by extension, or by content for an unknown one);
     folders are walked recursively in sorted order, keeping image and video extensions only and
-    skipping what lies under ``exclude`` (the render folder: renders are not inputs).
+    skipping renders (``*.cribsight.jpg`` / ``.mp4``) and what lies under ``exclude`` (the render
+    folder). A render given by name is analysed.
     Returns (inputs, problems) where problems are (path, one-line reason)."""
     inputs: list[Input] = []
     problems: list[tuple[str, str]] = []
@@ -54,7 +69,7 @@ def expand(paths: list[str], exclude: Path | None = None) -> tuple[list[Input], 
                 ext = f.suffix.lower()
                 if inner and f.resolve().is_relative_to(skip):
                     continue
-                if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS):
+                if f.is_file() and (ext in IMAGE_EXTENSIONS or ext in VIDEO_EXTENSIONS) and not is_render(f):
                     inputs.append(Input(f, "video" if ext in VIDEO_EXTENSIONS else "image", str(f)))
                     found = True
             if not found:
