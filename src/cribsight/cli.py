@@ -789,7 +789,7 @@ def main() -> None:
     except CribsightError as e:
         error_line(str(e))
         sys.exit(2)
-    except SystemExit as e:
+    except SystemExit:
         if stopped:  # the shell's convention, 128 + the signal: 143 for SIGTERM (Ctrl-C stays 130)
             error_line("stopped by SIGTERM; the results and renders written so far are kept", tag="[yellow]note[/yellow]")
             sys.exit(128 + stopped[0])
