@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ..datadir import data_root
 from ..errors import InputError
 from ..types import PART_NAMES
 from .negatives import KINDS as NEGATIVE_KINDS
@@ -85,6 +86,10 @@ class BuildConfig:
         return dataclasses.asdict(self)
 
 
+# a source path starting with this is under the data folder ($CRIBSIGHT_DATA, else ../shared/data)
+DATA_PLACEHOLDER = "{data}"
+
+
 def load_config(path: Path) -> BuildConfig:
     import yaml
 
@@ -98,7 +103,9 @@ def load_config(path: Path) -> BuildConfig:
         d["teacher_cache"] = str((base / tc).resolve())
     for s in d.get("sources", []):  # relative data paths are relative to the config file
         for k, v in list(s.get("args", {}).items()):
-            if isinstance(v, str) and (v.startswith("./") or v.startswith("../")):
+            if isinstance(v, str) and v.startswith(DATA_PLACEHOLDER):  # the data folder, wherever it is
+                s["args"][k] = str(data_root() / v[len(DATA_PLACEHOLDER):].lstrip("/"))
+            elif isinstance(v, str) and (v.startswith("./") or v.startswith("../")):
                 s["args"][k] = str((base / v).resolve())
     return BuildConfig.from_dict(d)
 
