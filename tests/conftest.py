@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from cribsight.datadir import data_root
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-if os.environ.get("CRIBSIGHT_DATA", "").strip():  # the same data folder the command line uses
-    SHARED = Path(os.environ["CRIBSIGHT_DATA"].strip()).expanduser()
+SHARED = data_root()  # the data folder the command line uses: $CRIBSIGHT_DATA, else ../shared/data
 
 
 def shared_path(*parts: str) -> Path:

@@ -214,6 +214,9 @@ def test_outputs_never_destroy_inputs_or_earlier_results(tmp_path, portrait):
     assert sorted(p.name for p in (d / "rendered").iterdir()) == ["0001_p.cribsight.jpg", "p.cribsight.jpg"]
 
     # a render given by name is analysed, and another input's render may not replace it
+    proc = run("analyze", str(d / "p.cribsight.jpg"), "--out", str(results))
+    assert proc.returncode == 0 and [json.loads(x)["source"] for x in results.read_text().splitlines()] == [
+        str(d / "p.cribsight.jpg")]
     proc = run("analyze", str(d / "p.cribsight.jpg"), str(d / "p.png"), "--out", str(results), "--render", str(d))
     assert proc.returncode == 2 and "would overwrite" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -274,9 +277,10 @@ def test_the_api_function_survives_importing_the_analyze_package():
     assert out.stdout.split() == ["FrameResult", "blank", "True"], out.stderr
 
 
-def test_sigterm_closes_the_rendered_video(tmp_path, portrait):
-    """A service manager's stop (SIGTERM) ends the run as Ctrl-C does: the results so far and a
-    playable render are left."""
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_sigterm_closes_the_rendered_video(tmp_path, portrait, stop):
+    """A service manager's stop (SIGTERM) ends the run as Ctrl-C (SIGINT) does: the results so far
+    and a playable render are left; the exit code is the shell's 128 + the signal."""
     import signal
     import time
 
@@ -294,10 +298,10 @@ def test_sigterm_closes_the_rendered_video(tmp_path, portrait):
     deadline = time.time() + 240
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, stop))
     _, err = proc.communicate(timeout=120)
     n = len(out.read_text().splitlines())
-    assert proc.returncode == 143 and 5 <= n < 400  # 128 + SIGTERM, as a shell reports it
-    assert "stopped by SIGTERM" in err.decode()
+    assert proc.returncode == 128 + getattr(signal, stop) and 5 <= n < 400, (proc.returncode, n, err.decode()[-2000:])
+    assert ("stopped by SIGTERM" in err.decode()) == (stop == "SIGTERM")
     with av.open(str(tmp_path / "render" / "v.cribsight.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 5

@@ -188,7 +188,7 @@ def test_a_video_cut_short_of_its_declared_frames_is_an_error_after_its_frames(t
     (tmp_path / "cut.mp4").write_bytes(data[: int(len(data) * 0.6)])
     assert video_info(tmp_path / "cut.mp4")["frames"] == 40
     got = []
-    with pytest.raises(DecodeError, match="the 40 frames its container declares") as e:
+    with pytest.raises(DecodeError, match="the 40 frames its container presents") as e:
         for f in iter_video(tmp_path / "cut.mp4"):
             got.append(f.index)
     assert 0 < len(got) < 40 and got == list(range(len(got))) and f"after frame {got[-1]}" in str(e.value)
@@ -199,7 +199,7 @@ def test_a_stream_copy_trimmed_video_is_not_reported_cut(tmp_path):
     and an edit list hides them: the container declares 40 frames and presents 35. That is whole."""
     import av
 
-    from cribsight.io.video import iter_video
+    from cribsight.io.video import iter_video, video_info
 
     _write_clip(tmp_path / "whole.mp4", range(40))
     with av.open(str(tmp_path / "whole.mp4")) as src, av.open(str(tmp_path / "trim.mp4"), "w") as dst:
@@ -214,6 +214,7 @@ def test_a_stream_copy_trimmed_video_is_not_reported_cut(tmp_path):
     with av.open(str(tmp_path / "trim.mp4")) as c:
         assert c.streams.video[0].frames == 40
     assert [f.index for f in iter_video(tmp_path / "trim.mp4")] == list(range(35))
+    assert video_info(tmp_path / "trim.mp4")["frames"] == 35  # the progress bar's total
 
 
 def test_cli_reports_lost_and_missing_video_frames(tmp_path):
@@ -253,14 +254,15 @@ def test_every_nth_video_frame(tmp_path):
     assert proc.returncode == 0 and "frames 12-23: no frame decoded" in proc.stderr  # still said, though 12-23 would be skipped
     assert [json.loads(x)["frame"] for x in out.read_text().splitlines()] == [0, 5, 10, 25, 30, 35]
     with av.open(str(tmp_path / "render" / "gap.cribsight.mp4")) as c:
-        assert sum(1 for _ in c.decode(video=0)) == 6
-        assert c.streams.video[0].average_rate == Fraction(12, 5)  # the clip's 12 fps / 5, not rounded to 2
+        # frames keep the source's times (0, 5, 10, 25, 30, 35 / 12 s): the render plays as long as
+        # the source, gap included (a fixed rate would squeeze it, rounded or not)
+        assert [round(f.time * 12, 1) for f in c.decode(video=0)] == [0, 5, 10, 25, 30, 35]
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "gap.mp4"), "--out", str(out),
                            "--every", "0"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("ext", [".pam", ".jp2", ".pfm", ".ras", ".hdr", ".webp", ".png"])
+@pytest.mark.parametrize("ext", [".pam", ".jp2", ".pfm", ".ras", ".hdr", ".webp", ".png", ".tiff"])
 def test_unknown_extension_image_is_sniffed(tmp_path, ext, portrait):
     """An image whose name has no known extension is recognised by its first bytes (PAM, JPEG 2000,
     PFM, Sun raster, Radiance, WebP, PNG) and decoded as an image, not tried as a video first."""
@@ -281,6 +283,7 @@ def test_unknown_extension_avi_is_a_video(tmp_path):
     """AVI and WebP are both RIFF files: the form type, not the first four bytes, tells them apart."""
     import av
 
+    from cribsight.io.images import _sniff
     from cribsight.sources import _kind
 
     p = tmp_path / "clip.avi"
@@ -293,11 +296,26 @@ def test_unknown_extension_avi_is_a_video(tmp_path):
         for pkt in s.encode():
             c.mux(pkt)
     p.rename(tmp_path / "clip.rec")
+    assert _sniff((tmp_path / "clip.rec").read_bytes()[:64]) == "AVI container"
     assert _kind(tmp_path / "clip.rec") == "video"
 
 
+def test_failed_decodes_are_typed_errors_not_log_lines(tmp_path, capfd):
+    """A float TIFF (whose colour decode fails first) and truncated BMP / PAM / JPEG 2000 files put
+    nothing on stderr: the typed error is the whole report."""
+    assert cv2.imwrite(str(tmp_path / "f.tiff"), np.ones((16, 16), np.float32))
+    read_image(tmp_path / "f.tiff")
+    img = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    for ext in (".bmp", ".pam", ".jp2"):
+        ok, buf = cv2.imencode(ext, img)
+        (tmp_path / f"t{ext}").write_bytes(buf.tobytes()[: len(buf) // 2])
+        with pytest.raises(DecodeError):
+            read_image(tmp_path / f"t{ext}")
+    assert capfd.readouterr().err == ""
+
+
 def test_concurrent_tiff_decodes_restore_opencvs_log_level(tmp_path):
-    """OpenCV's log is silenced only while a TIFF decodes, and many threads decoding at once leave
+    """OpenCV's log is silenced while an image decodes, and many threads decoding at once leave
     the process's level as it was (a save/restore per call would leave it silenced)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -313,3 +331,39 @@ def test_concurrent_tiff_decodes_restore_opencvs_log_level(tmp_path):
         assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_WARNING
     finally:
         cv2.utils.logging.setLogLevel(before)
+
+
+@pytest.mark.parametrize("only", [None, "mpeg4"])
+def test_video_writer_keeps_variable_timing_and_odd_rates(tmp_path, monkeypatch, only):
+    """A phone-style clip (30, then 60, then 15 fps) written with its timestamps plays as long as the
+    source; an odd declared rate (119.88 fps / 7) still opens the MPEG-4 fallback, chosen before the
+    first frame (an FFmpeg build without H.264 is simulated by refusing the other encoders)."""
+    import av
+
+    from cribsight.io.video import VideoWriter
+
+    if only:
+        real = VideoWriter._opens
+        monkeypatch.setattr(VideoWriter, "_opens", lambda self, codec, size: codec == only and real(self, codec, size))
+    ts = [i * 1000 / 30 for i in range(30)] + [1000 + i * 1000 / 60 for i in range(60)] + [2000 + i * 1000 / 15 for i in range(15)]
+    with VideoWriter(tmp_path / "v.mp4", 120000 / 7007 / 7, 64, 48) as w:
+        for i, t in enumerate(ts):
+            w.write(np.full((48, 64, 3), i % 250, np.uint8), t)
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        assert (c.streams.video[0].codec_context.name == "mpeg4") == (only == "mpeg4")
+        times = [f.time for f in c.decode(video=0)]
+    assert len(times) == len(ts) and np.allclose(times, np.array(ts) / 1000, atol=0.002)
+
+
+def test_folder_walk_leaves_ambiguous_extensions_and_renders(tmp_path):
+    """An ENVI / Analyze .hdr text header beside the images is not an input of a folder walk (nor is
+    a render); the same Radiance-style name given on its own is still read by its signature."""
+    from cribsight.sources import expand
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "scan.hdr").write_text("ENVI\nsamples = 8\nlines = 8\nbands = 1\n")
+    cv2.imwrite(str(tmp_path / "a.cribsight.jpg"), np.zeros((8, 8, 3), np.uint8))
+    inputs, problems = expand([str(tmp_path)])
+    assert [i.path.name for i in inputs] == ["a.png"] and problems == []
+    inputs, _ = expand([str(tmp_path / "a.cribsight.jpg")])
+    assert [(i.path.name, i.kind) for i in inputs] == [("a.cribsight.jpg", "image")]

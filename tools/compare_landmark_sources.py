@@ -27,12 +27,13 @@ from cribsight.analyze.decode import landmark_visibility
 from cribsight.analyze.mesh import FaceMesh, roi_from_mesh
 from cribsight.data.build import load_shards
 from cribsight.data.sample import EXTERNAL, SELF, VISIBLE
+from cribsight.datadir import data_root
 from cribsight.eval import benchmarks as B
 from cribsight.eval.metrics import landmark_normaliser
 from cribsight.pipeline import Analyzer, fuse_landmarks
 from cribsight.runtime import load_model
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = data_root()  # $CRIBSIGHT_DATA, else ../shared/data
 SOURCES = ("cribnet", "mesh", "fused")
 
 

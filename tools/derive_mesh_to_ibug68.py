@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io as sio
 
+from cribsight.datadir import data_root
 from cribsight.io.images import read_image
 from cribsight.pipeline import Analyzer
 
@@ -51,4 +52,4 @@ def main(folder: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/aflw2000_sample")
+    main(sys.argv[1] if len(sys.argv) > 1 else str(data_root() / "aflw2000_sample"))

@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from cribsight.data.build import in_holdout
 from cribsight.data.negatives import head_box
 from cribsight.data.sample import FaceSample
+from cribsight.datadir import data_root
 from cribsight.io.images import read_image
 from cribsight.pipeline import FRAME, Analyzer
 
-SYRIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "syrip"
+SYRIP = data_root() / "syrip"  # $CRIBSIGHT_DATA, else ../shared/data
 
 
 def subframes(image: np.ndarray, face5: np.ndarray, margin: float = 0.6):

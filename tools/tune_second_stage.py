@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cribsight.datadir import data_root
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+SHARED = data_root()  # $CRIBSIGHT_DATA, else ../shared/data
 FLOOR = 0.15
 
 

@@ -103,8 +103,10 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
     from .errors import InputError, OutputError
     from .sources import render_file
 
-    given = {inp.path.resolve(): inp.given for inp in inputs}
-    if out.resolve() in given:
+    # compared without case too: on a case-insensitive file system (macOS, Windows) P.cribsight.jpg
+    # is p.cribsight.jpg (on Linux this may refuse a harmless run; never a destructive one)
+    given = {str(inp.path.resolve()).lower(): inp.given for inp in inputs}
+    if str(out.resolve()).lower() in given:
         raise InputError("--out", "a results file that is not one of the inputs", f"{out} (an input: it would be overwritten)")
     if out.is_dir():
         raise OutputError(str(out), "a JSON Lines file path", "a folder")
@@ -112,7 +114,7 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
         if render_dir.exists() and not render_dir.is_dir():
             raise OutputError(str(render_dir), "a folder for the renders", "an existing file")
         for inp, name in zip(inputs, names):
-            dst = render_file(render_dir, name, inp.kind).resolve()
+            dst = str(render_file(render_dir, name, inp.kind).resolve()).lower()
             if dst in given:
                 raise InputError("--render", "a folder where no render replaces an input",
                                  f"{render_dir}: the render of {inp.given} would overwrite {given[dst]}")
@@ -207,7 +209,7 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                                 if writer is None:
                                     writer = VideoWriter(render_file(render_dir, name, "video"), info["fps"] / every,
                                                          img.shape[1], img.shape[0])
-                                writer.write(drawn)
+                                writer.write(drawn, ts)  # the source's timing: the render plays as long
                             else:
                                 import cv2
 
@@ -231,7 +233,11 @@ def run_analyze(paths: list[str], out: Path, render_dir: Path | None, analyzer, 
                 error_line(f"{inp.given}: {why}")
             finally:
                 if writer is not None:
-                    writer.close()
+                    try:
+                        writer.close()
+                    except Exception as e:  # noqa: BLE001 - the render could not be finished: said, the batch goes on
+                        failed.append((f"{inp.given} render", _reason(e)))
+                        error_line(f"{inp.given} render: {_reason(e)}")
             prog.advance(task)
     return {**summary, "frames": n_frames, "faces": n_faces, "median_ms": statistics.median(ms) if ms else None}
 
@@ -532,7 +538,7 @@ def eval_cmd(
         folder = data or _default_folder(name)
         if not folder.exists():
             error_line(f"{name}: expected data at {folder}, found nothing "
-                       f"(set CRIBSIGHT_DATA to the data folder, or pass --data; see ../shared/data/README.md)")
+                       f"(set CRIBSIGHT_DATA to the data folder, or pass --data)")
             missing.append(name)
             continue
         try:  # a benchmark whose data is incomplete is one line; the others still run and are written
@@ -780,20 +786,30 @@ def main() -> None:
     stopped: list[int] = []
 
     def terminate(signum, frame):  # a service manager's stop: end as Ctrl-C does, closing the outputs
+        if stopped:  # a repeated stop must not break the closing of a render
+            return
         stopped.append(signum)
         raise KeyboardInterrupt
 
+    def record(signum, frame):  # once the command has ended: a stop changes the exit code, never raises
+        stopped.append(signum)
+
     signal.signal(signal.SIGTERM, terminate)
+    code: int | str | None = 0
     try:
         app()
     except CribsightError as e:
+        signal.signal(signal.SIGTERM, record)
         error_line(str(e))
-        sys.exit(2)
-    except SystemExit:
-        if stopped:  # the shell's convention, 128 + the signal: 143 for SIGTERM (Ctrl-C stays 130)
-            error_line("stopped by SIGTERM; the results and renders written so far are kept", tag="[yellow]note[/yellow]")
-            sys.exit(128 + stopped[0])
-        raise
+        code = 2
+    except SystemExit as e:
+        code = e.code
+    finally:
+        signal.signal(signal.SIGTERM, record)
+    if stopped:  # the shell's convention, 128 + the signal: 143 for SIGTERM (Ctrl-C stays 130)
+        error_line("stopped by SIGTERM; the results and renders written so far are kept", tag="[yellow]note[/yellow]")
+        sys.exit(128 + stopped[0])
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

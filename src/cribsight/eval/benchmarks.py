@@ -52,7 +52,7 @@ class DataMissing(InputError):
 
 def require(path: Path, what: str) -> Path:
     if not path.exists():
-        raise DataMissing(what, f"data at {path}", "nothing there (see ../shared/data/README.md)")
+        raise DataMissing(what, f"data at {path}", "nothing there (the data folder's README.md says what goes where)")
     return path
 
 

@@ -18,21 +18,24 @@ import numpy as np
 
 from ..errors import DecodeError, InputError
 
+# read when a folder is walked; Radiance (.hdr, .pic) and .sr are left out - .hdr is also ENVI's and
+# Analyze's text header - but such a file given by name is still recognised by its first bytes
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm", ".pbm",
-                    ".pam", ".pfm", ".jp2", ".j2k", ".sr", ".ras", ".hdr", ".pic", ".avif"}
+                    ".pam", ".pfm", ".jp2", ".j2k", ".ras", ".avif"}
 
 # (offset, first bytes, format), in the order tried: the ISO-media images (JPEG 2000, AVIF) before
 # the MP4-like catch-all that shares their leading zero bytes
 _MAGIC = [
     (0, b"\xff\xd8\xff", "JPEG"), (0, b"\x89PNG", "PNG"), (0, b"BM", "BMP"), (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"), (0, b"GIF8", "GIF"),
+    (0, b"MM\x00*", "TIFF"), (0, b"II+\x00", "TIFF"), (0, b"MM\x00+", "TIFF"),  # classic and BigTIFF (0, b"GIF8", "GIF"),
     *((0, b"P" + bytes([c]), "PNM") for c in b"1234567"), (0, b"PF\n", "PFM"), (0, b"Pf\n", "PFM"),
     (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (0, b"\xffO\xffQ", "JPEG 2000"),
     (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (0, b"\x59\xa6\x6a\x95", "Sun raster"),
     (0, b"#?RADIANCE", "Radiance HDR"), (0, b"#?RGBE", "Radiance HDR"),
     (0, b"\x00\x00\x00", "MP4/MOV-like container"), (0, b"\x1aE\xdf\xa3", "Matroska/WebM"),
-    (8, b"WEBP", "RIFF/WebP"), (8, b"AVI ", "AVI container"),  # both RIFF: the form type tells
+    (0, b"RIFF", "RIFF"),  # WebP or AVI: the form type at byte 8 tells (_sniff)
 ]
+_RIFF_FORMS = {b"WEBP": "RIFF/WebP", b"AVI ": "AVI container", b"WAVE": "WAV audio"}
 
 
 # what _sniff calls the image formats OpenCV decodes (GIF is not one of them)
@@ -43,7 +46,7 @@ IMAGE_SIGNATURES = {"JPEG", "PNG", "BMP", "TIFF", "RIFF/WebP", "PNM", "PFM", "JP
 def _sniff(head: bytes) -> str:
     for at, magic, name in _MAGIC:
         if head[at:at + len(magic)] == magic:
-            return name
+            return _RIFF_FORMS.get(head[8:12], "RIFF container") if name == "RIFF" else name
     if head[:64].isascii():
         return "text"
     return "unknown binary data"
@@ -95,7 +98,7 @@ def read_image(path: str | Path) -> np.ndarray:
     data = np.fromfile(p, dtype=np.uint8)
     if data.size == 0:
         raise DecodeError(str(p), "an image file", "an empty file (0 bytes)")
-    with _quiet(_sniff(data[:64].tobytes()) == "TIFF"):
+    with _quiet():
         img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
         if img is None:
             img = _decode_unchanged(data)
@@ -114,16 +117,13 @@ _quiet_level = None
 
 
 @contextlib.contextmanager
-def _quiet(needed: bool):
-    """OpenCV's log silenced while a TIFF decodes: its colour decode of a float TIFF fails with an
-    ERROR line before ``_decode_unchanged`` reads it (the other formats fail silently, so nothing is
-    changed for them). OpenCV's level is process-wide: the first of concurrent decodes saves it and
-    the last restores it, so threads never leave it silenced; another thread's OpenCV log lines
-    during a TIFF decode are lost."""
+def _quiet():
+    """OpenCV's log silenced while an image decodes: a failed decode (a float TIFF's colour decode
+    before ``_decode_unchanged`` reads it, a truncated BMP, JPEG 2000, ...) is our typed error, not
+    ERROR lines. OpenCV's level is process-wide: the first of concurrent decodes saves it and the
+    last restores it, so threads never leave it silenced; another thread's OpenCV log lines during a
+    decode are lost."""
     global _quiet_depth, _quiet_level
-    if not needed:
-        yield
-        return
     with _quiet_lock:
         if _quiet_depth == 0:
             _quiet_level = cv2.utils.logging.getLogLevel()

@@ -41,14 +41,27 @@ def _open(p: Path):
     return container
 
 
+def _nominal(stream) -> tuple[float, int]:
+    """(fps, frames) of a stream as presented. fps is the nominal rate (FFmpeg's guess: the stream's
+    base rate unless that is implausible), which ``iter_video`` numbers frames on; the average rate
+    would shrink with frames lost in a gap. frames is the count the container declares (0 = none)
+    capped by the presented duration: an edit list (a stream-copy trim) hides pre-roll frames the
+    count includes."""
+    rate = stream.guessed_rate or stream.average_rate
+    fps = float(rate) if rate else 0.0
+    frames = int(stream.frames or 0)
+    if frames and stream.duration and stream.time_base and fps:
+        frames = min(frames, max(1, round(float(stream.duration * stream.time_base) * fps)))
+    return fps, frames
+
+
 def video_info(path: str | Path) -> dict:
-    """Frame count (0 when the container does not say), nominal fps (as ``iter_video`` numbers the
-    frames: the average rate would shrink with frames lost in a gap), width and height of the first
-    video stream; a typed error for a file that is not a video."""
+    """Frames (0 when the container does not say) and nominal fps (``_nominal``), width and height
+    of the first video stream; a typed error for a file that is not a video."""
     with _open(Path(path)) as c:
         s = c.streams.video[0]
-        rate = s.guessed_rate or s.average_rate
-        return {"frames": int(s.frames or 0), "fps": float(rate or 0), "width": s.width, "height": s.height}
+        fps, frames = _nominal(s)
+        return {"frames": frames, "fps": fps, "width": s.width, "height": s.height}
 
 
 # a frame whose timestamp is this many nominal frame intervals after the previous one marks a gap:
@@ -65,8 +78,8 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
     leaves a gap in the numbering, and the first frame after it says how many frames are missing (``missing_before``, when the
     timestamps jump by more than ``GAP_INTERVALS`` intervals). Without timestamps or a frame rate
     the index counts decoded frames. A decode error mid-stream raises DecodeError after the frames
-    already decoded were yielded; so does a stream that ends short of the frame count its container
-    declares (a truncated file)."""
+    already decoded were yielded; so does a stream that ends short of the frames its container
+    presents (a truncated file; ``_nominal``)."""
     import av
 
     p = Path(path)
@@ -75,15 +88,7 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         tb = float(stream.time_base) if stream.time_base else 0.0
-        # the nominal rate (FFmpeg's guess: the stream's base rate unless that is implausible); the
-        # average rate would shrink with the frames a corrupt stretch lost
-        rate = stream.guessed_rate or stream.average_rate
-        fps = float(rate) if rate else 0.0
-        declared = int(stream.frames or 0)
-        if declared and stream.duration and tb and fps:
-            # an edit list (a stream-copy trim) hides pre-roll frames that the count includes; the
-            # stream's duration is what it presents
-            declared = min(declared, max(1, round(stream.duration * tb * fps)))
+        fps, declared = _nominal(stream)
         if "avi" in (container.format.name or ""):  # AVI carries no presentation timestamps: count frames
             tb = 0.0
         start = stream.start_time
@@ -115,46 +120,83 @@ def iter_video(path: str | Path) -> Iterator[VideoFrame]:
         if decoded == 0:
             raise DecodeError(str(p), "at least one video frame", "no decodable frame")
         if declared and index + 1 < declared - max(1, declared // 100):
-            raise DecodeError(str(p), f"the {declared} frames its container declares",
+            raise DecodeError(str(p), f"the {declared} frames its container presents",
                               f"a stream that ends after frame {index} (truncated?)")
 
 
 class VideoWriter:
-    """Encode RGB frames to a video (H.264 when the FFmpeg build has it, else MPEG-4 Part 2)."""
+    """Encode RGB frames to a video (H.264 when the FFmpeg build has it, else MPEG-4 Part 2).
+
+    Frames are stamped in milliseconds: with ``timestamp_ms`` (the source frame's time) a render
+    keeps the source's timing - a variable frame rate, a gap, ``--every N`` - and plays as long as
+    the source; without, frames follow ``fps``. ``fps`` is also the rate the file declares."""
+
+    TIME_BASE = Fraction(1, 1000)
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int):
         import av
 
         self.path = Path(path)
-        self.container = av.open(str(self.path), mode="w")
-        # the rate as a fraction (7.5 fps for every 4th frame of 30, 30000/1001 for NTSC), not rounded
-        rate = Fraction(fps if fps and math.isfinite(fps) and fps > 0 else 25).limit_denominator(10000)
-        stream = None
-        for codec in ("libx264", "h264", "mpeg4"):
-            try:
-                stream = self.container.add_stream(codec, rate=rate)
-                break
-            except Exception:  # codec not in this FFmpeg build
-                continue
-        if stream is None:
-            self.container.close()
+        # the declared rate as a small fraction (7.5 fps for every 4th frame of 30, 30000/1001 for NTSC)
+        self.rate = Fraction(fps if fps and math.isfinite(fps) and fps > 0 else 25).limit_denominator(1001)
+        if self.rate <= 0:
+            self.rate = Fraction(1, 1001)
+        size = (width - width % 2, height - height % 2)
+        codec = next((c for c in ("libx264", "h264", "mpeg4") if self._opens(c, size)), None)
+        if codec is None:
             raise OutputError(str(self.path), "a video encoder (libx264, h264 or mpeg4) in this FFmpeg build", "none of them")
-        stream.width, stream.height = width - width % 2, height - height % 2
+        self.container = av.open(str(self.path), mode="w")
+        stream = self.container.add_stream(codec, rate=self.rate)
+        stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = self.TIME_BASE
         self.stream = stream
+        self._first: float | None = None
+        self._last = -1
+        self._closed = False
 
-    def write(self, rgb: np.ndarray) -> None:
+    def _opens(self, codec: str, size: tuple[int, int]) -> bool:
+        """The encoder exists in this FFmpeg build and opens with these settings (a codec that fails
+        only when the first frame is written could not fall back to the next)."""
+        import av
+
+        try:
+            ctx = av.CodecContext.create(codec, "w")
+            ctx.width, ctx.height = size
+            ctx.pix_fmt = "yuv420p"
+            ctx.time_base = self.TIME_BASE
+            ctx.framerate = self.rate
+            ctx.open()
+            return True
+        except Exception:  # noqa: BLE001 - not in this build, or refuses these settings
+            return False
+
+    def write(self, rgb: np.ndarray, timestamp_ms: float | None = None) -> None:
         import av
 
         h, w = self.stream.height, self.stream.width
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:h, :w]), format="rgb24")
+        if timestamp_ms is not None and math.isfinite(timestamp_ms):
+            if self._first is None:
+                self._first = timestamp_ms
+            pts = round(timestamp_ms - self._first)
+        else:
+            pts = self._last + max(1, round(1000 / self.rate))
+        self._last = pts = max(self._last + 1, pts)  # strictly increasing, whatever the source says
+        frame.pts, frame.time_base = pts, self.TIME_BASE
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
     def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
+        """Flush the encoder and finish the file (once; the file is closed even if flushing fails)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            for packet in self.stream.encode():
+                self.container.mux(packet)
+        finally:
+            self.container.close()
 
     def __enter__(self):
         return self
