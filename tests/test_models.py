@@ -96,6 +96,58 @@ def test_every_model_trains_a_few_steps(tmp_path, model):
         assert key in val and np.isfinite(val[key]), (key, val)
 
 
+def test_a_stopped_or_misconfigured_run_keeps_what_it_had(tmp_path):
+    """A run stopped between checkpoints resumes without duplicate metric rows; a save interrupted
+    mid-write leaves the last checkpoint whole; a corrupt checkpoint, a changed model_config, a
+    stretched schedule or missing data is one typed error, and config.yaml is only written once the
+    run has passed those checks."""
+    from cribsight.errors import InputError
+    from cribsight.train.trainer import TrainConfig, _atomic, train
+
+    shards = _shards(tmp_path)
+    run = tmp_path / "run"
+    train(_cfg(tmp_path, shards, run, 6), log=lambda m: None, stop_after=4)
+    # as if stopped at step 5, between checkpoints: rows of step 5 are in the csv, not in the checkpoint
+    with open(run / "metrics.csv", "a") as fh:
+        fh.write((run / "metrics.csv").read_text().splitlines()[-1].replace("4,", "5,", 1) + "\n")
+    train(_cfg(tmp_path, shards, run, 6), log=lambda m: None)
+    steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+    good = (run / "checkpoint.pt").read_bytes()
+
+    def half_then_fail(tmp):
+        tmp.write_bytes(good[: len(good) // 2])
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _atomic(run / "checkpoint.pt", half_then_fail)
+    assert (run / "checkpoint.pt").read_bytes() == good and not (run / "checkpoint.pt.tmp").exists()
+
+    config = (run / "config.yaml").read_text()
+    for change, says in ((dict(steps=9), "a one-cycle schedule cannot be stretched"),
+                         (dict(model_config=dict(TINY["cribnet"], head_channels=TINY["cribnet"].get("head_channels", 16) * 2)),
+                          "expected weights of this model and model_config"),
+                         (dict(val=str(tmp_path / "nowhere"), kernel_sigma=2.0), "nowhere")):
+        c = _cfg(tmp_path, shards, run, 6)
+        for k, v in change.items():
+            setattr(c, k, v)
+        with pytest.raises(InputError, match=says):
+            train(c, log=lambda m: None)
+        assert (run / "config.yaml").read_text() == config  # not rewritten by a run that did not start
+
+    (run / "checkpoint.pt").write_bytes(good[:1000])
+    with pytest.raises(InputError, match="a file torch cannot load"):
+        train(_cfg(tmp_path, shards, run, 6), log=lambda m: None)
+    for bad, says in ((dict(steps="six"), "steps: expected int, found 'six'"), (dict(steps=0), "expected a whole number >= 1"),
+                      (dict(loss_weights={"landmark": 0}), "expected loss terms from"),
+                      (dict(model_config={"head_chanels": 8}), "model_config of cribnet: expected keys from")):
+        with pytest.raises(InputError, match=says):
+            c = TrainConfig.from_dict(bad)
+            from cribsight.train.models import build_model as bm
+            bm(c.model, c.model_config)
+
+
 def test_resume_equals_a_straight_run(tmp_path):
     from cribsight.train.trainer import train
 

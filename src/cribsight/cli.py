@@ -703,10 +703,10 @@ def data_bench(
 @app.command("train")
 def train_cmd(
     config: Path = typer.Argument(..., help="YAML train config (configs/models/*.yaml)"),
-    steps: Optional[int] = typer.Option(None, help="override the number of steps"),
+    steps: Optional[int] = typer.Option(None, min=1, help="override the number of steps"),
     out: Optional[Path] = typer.Option(None, help="override the run folder"),
     fresh: bool = typer.Option(False, help="ignore an existing checkpoint and start over"),
-    stop_after: Optional[int] = typer.Option(None, help="checkpoint and stop at this step (resume later)"),
+    stop_after: Optional[int] = typer.Option(None, min=1, help="checkpoint and stop at this step (resume later)"),
 ):
     """Train a model on data-engine shards (needs the train extra). Resumes from the run's checkpoint."""
     from .errors import CribsightError

@@ -35,8 +35,10 @@ def build_model(name: str, config: dict | None = None) -> nn.Module:
         from ..errors import InputError
 
         raise InputError("model", f"one of {sorted(REGISTRY)}", repr(name))
+    from ..config import check_fields
+
     cls, cfg_cls = REGISTRY[name]
-    cfg = cfg_cls(**(config or {}))
+    cfg = cfg_cls(**check_fields(cfg_cls, config or {}, f"model_config of {name}"))
     return cls(cfg)
 
 

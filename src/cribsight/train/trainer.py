@@ -26,6 +26,10 @@ from .data import Batch, ShardSet, to_heatmap
 from .models import build_model, rot6d_to_matrix_t
 
 
+# the loss terms compute_losses may return (each model family a subset), the keys of loss_weights
+LOSS_TERMS = ("landmarks", "visibility", "mask", "pose", "projection", "occ", "cov", "eyes", "face")
+
+
 @dataclass
 class TrainConfig:
     model: str = "cribnet"
@@ -80,22 +84,31 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            from ..errors import InputError
+        from ..config import check_fields
+        from ..errors import InputError
 
-            raise InputError("train config", f"keys from {sorted(names)}", str(sorted(unknown)))
-        return cls(**d)
+        cfg = cls(**check_fields(cls, d, "train config"))
+        for name in ("steps", "batch_size", "threads", "checkpoint_every", "val_every", "val_limit", "mc_samples"):
+            if getattr(cfg, name) < 1:
+                raise InputError(name, "a whole number >= 1", repr(getattr(cfg, name)))
+        unknown_terms = set(cfg.loss_weights) - set(LOSS_TERMS)
+        if unknown_terms:
+            raise InputError("loss_weights", f"loss terms from {list(LOSS_TERMS)}", str(sorted(unknown_terms)))
+        for i, item in enumerate(cfg.train):
+            if not isinstance(item, dict) or "path" not in item:
+                raise InputError(f"train[{i}]", "a mapping with a shard folder 'path' (and 'ratio')", repr(item))
+        return cfg
 
 
 def load_train_config(path: Path) -> TrainConfig:
     import yaml
 
+    from ..config import read_yaml_mapping
+
     p = Path(path)
-    d = yaml.safe_load(p.read_text()) or {}
-    for item in d.get("train", []):
-        if str(item["path"]).startswith("."):
+    d = read_yaml_mapping(p, "a YAML train config")
+    for item in d.get("train") or []:
+        if isinstance(item, dict) and str(item.get("path", "")).startswith("."):
             item["path"] = str((p.parent / item["path"]).resolve())
     if d.get("val") and str(d["val"]).startswith("."):
         d["val"] = str((p.parent / d["val"]).resolve())
@@ -346,17 +359,19 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
 
         raise InputError("label_weights_across_crops", "loss terms from occ, cov", ", ".join(sorted(map(str, unknown_terms))))
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    if out.exists() and not out.is_dir():
+        from ..errors import OutputError
+
+        raise OutputError(str(out), "a run folder", "an existing file")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.model_config)
     if cfg.init_from:
-        init = torch.load(cfg.init_from, weights_only=False)
+        init = load_checkpoint(Path(cfg.init_from), "init_from")
         sd = init["model"]
         if hasattr(model, "adapt_state_dict"):  # e.g. CribNet's part_regions added to a checkpoint without them
             sd = model.adapt_state_dict(sd)
-        model.load_state_dict(sd)
+        _load_weights(model, sd, cfg.init_from)
         log(f"initialised from {cfg.init_from} (step {init.get('step')})")
     params = trainable_parameters(model, cfg.train_only)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -366,8 +381,15 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     step = 0
     ck = out / "checkpoint.pt"
     if resume and ck.exists():
-        state = torch.load(ck, weights_only=False)
-        model.load_state_dict(state["model"])
+        state = load_checkpoint(ck, "checkpoint")
+        planned = state["sched"].get("total_steps")
+        if planned is not None and planned != cfg.steps:
+            from ..errors import InputError
+
+            raise InputError("steps", f"the {planned} steps of the schedule {ck} was trained on (a one-cycle "
+                             "schedule cannot be stretched; to train on, start a new run with init_from: "
+                             f"{ck})", f"{cfg.steps}")
+        _load_weights(model, state["model"], str(ck))
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step = state["step"]
@@ -381,11 +403,21 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
                     occluded_unknown_within_pose=cfg.occluded_unknown_within_pose)
     val = ShardSet([{"path": cfg.val}], cfg.val_limit) if cfg.val else None
     log(f"model {cfg.model}: {sum(p.numel() for p in model.parameters())} parameters; {len(data)} training samples")
-    metrics_csv = out / "metrics.csv"
-    new_csv = not metrics_csv.exists() or step == 0
-    fh = open(metrics_csv, "w" if new_csv else "a", newline="")
-    writer = None
+    # everything is checked: from here on the run folder is written
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
     history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() and step else {"train": [], "val": []}
+    # metrics.json is saved with each checkpoint: rows logged after the last one (an interrupted run)
+    # are dropped, so a resumed run's metrics.csv has each step once
+    history["train"] = [r for r in history["train"] if r["step"] <= step]
+    history["val"] = [r for r in history["val"] if r["step"] <= step]
+    metrics_csv = out / "metrics.csv"
+    fh = open(metrics_csv, "w", newline="")
+    writer = None
+    if history["train"]:
+        writer = csv.DictWriter(fh, fieldnames=list(history["train"][0]))
+        writer.writeheader()
+        writer.writerows(history["train"])
     set_train_mode(model, cfg)
     t0 = time.perf_counter()
     end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
@@ -406,8 +438,7 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
                "sec": round(time.perf_counter() - t0, 2), **{k: float(v.detach()) for k, v in terms.items()}}
         if writer is None:
             writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new_csv:
-                writer.writeheader()
+            writer.writeheader()
         writer.writerow(row)
         history["train"].append(row)
         if (step + 1) % 20 == 0:
@@ -417,14 +448,54 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
             history["val"].append(v)
             log(json.dumps(v))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step + 1, "rng": rng.bit_generator.state, "gen": gen.get_state(),
-                        "model_name": cfg.model, "model_config": dataclasses.asdict(model.cfg)}, ck)
-            (out / "metrics.json").write_text(json.dumps(history) + "\n")
+            fh.flush()
+            _atomic(ck, lambda tmp: torch.save({
+                "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1,
+                "rng": rng.bit_generator.state, "gen": gen.get_state(), "model_name": cfg.model,
+                "model_config": dataclasses.asdict(model.cfg)}, tmp))
+            _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(history) + "\n"))
     fh.close()
-    (out / "metrics.json").write_text(json.dumps(history) + "\n")
+    _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(history) + "\n"))
     plot_curves(history, out)
     return out
+
+
+def _atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through a temporary file and a rename: a run stopped mid-save (Ctrl-C, SIGTERM,
+    a full disk) keeps the previous file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, what: str) -> dict:
+    """A training checkpoint, or a typed error saying what was found (missing, not a checkpoint)."""
+    from ..errors import InputError
+
+    if not path.is_file():
+        raise InputError(str(path), f"a checkpoint.pt ({what})", "no such file")
+    try:
+        state = torch.load(path, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - truncated, corrupt or not a torch file
+        raise InputError(str(path), f"a checkpoint.pt ({what})", f"a file torch cannot load ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise InputError(str(path), f"a checkpoint.pt ({what})", "a file without model weights")
+    return state
+
+
+def _load_weights(model, state_dict: dict, where: str) -> None:
+    """Load weights; a checkpoint of another model or model_config is a typed error."""
+    from ..errors import InputError
+
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)[:200]
+        raise InputError(where, "weights of this model and model_config", f"others ({first})") from None
 
 
 def plot_curves(history: dict, out: Path) -> None:
@@ -469,9 +540,9 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
     run = Path(run)
     if not (run / "checkpoint.pt").is_file():
         raise InputError(str(run), "a training run folder with checkpoint.pt (from cribsight train)", "no checkpoint.pt")
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = load_checkpoint(run / "checkpoint.pt", "from cribsight train")
     model = build_model(state["model_name"], state["model_config"])
-    model.load_state_dict(state["model"])
+    _load_weights(model, state["model"], str(run / "checkpoint.pt"))
     model.eval()
     size = model.cfg.input_size
     x = torch.zeros(1, 3, size, size)
@@ -487,6 +558,11 @@ def export_onnx(run: Path, out_path: Path | None = None, opset: int = 17) -> Pat
             return tuple(o[k] for k in names)
 
     out_path = Path(out_path) if out_path else run / f"{state['model_name']}.onnx"
+    if out_path.is_dir() or not out_path.parent.is_dir():
+        from ..errors import OutputError
+
+        raise OutputError(str(out_path), "an ONNX file path in an existing folder",
+                          "a folder" if out_path.is_dir() else f"no folder {out_path.parent}")
     run_cfg = yaml_load(run / "config.yaml")
     torch.onnx.export(Wrap(model), (x,), str(out_path), input_names=["input"], output_names=names, opset_version=opset,
                       dynamic_axes={"input": {0: "batch"}, **{n: {0: "batch"} for n in names}}, dynamo=False)
