@@ -217,17 +217,24 @@ def test_report_and_compare(tmp_path):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| nme_interocular_mean | 0.0500 |  | 0.0700 |  | -0.0200 |" in md  # no interval for NME
     rows = {k: (a, b, d) for k, a, _, b, _, d in R.compare(res, worse)}
-    assert rows["aflw2000: pose_mae_mean"] == (3.0, 5.0, 2.0)
+    assert rows["aflw2000: pose_mae_mean"] == (3.0, 5.0, -2.0)  # A - B, as the report's difference
     dev = {"benchmark": "syrip-dev", "visible_face_recall": 0.9, "visible_face_recall_ci95": [0.77, 0.96]}
     dev_b = {"benchmark": "syrip-dev", "visible_face_recall": 0.8, "visible_face_recall_ci95": [0.65, 0.9]}
     rows = {k: r for k, *r in R.compare(dev, dev_b)}
-    assert rows["syrip-dev: visible_face_recall"] == [0.9, [0.77, 0.96], 0.8, [0.65, 0.9], pytest.approx(-0.1)]
+    assert rows["syrip-dev: visible_face_recall"] == [0.9, [0.77, 0.96], 0.8, [0.65, 0.9], pytest.approx(0.1)]
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(res))
     b.write_text(json.dumps(worse))
-    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and "+2.0000" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b), "--report",
+                           str(tmp_path / "cmp")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "-2.0000" in proc.stdout
+    md = (tmp_path / "cmp" / "report.md").read_text()
+    assert "| pose_mae_mean | 3.0000 |  | 5.0000 |  | -2.0000 |" in md and "| figure | A | 95% interval | B |" in md
+    for bad, says in (("[1, 2]", "expected a results JSON"), ('{"benchmark": "utkface"}', "expected results of a benchmark")):
+        b.write_text(bad)
+        proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "--compare", str(a), str(b)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_report_shows_the_intervals_beside_the_figures(tmp_path):
@@ -433,3 +440,48 @@ def test_video_dev_labels_are_checked(tmp_path):
     rows = B.read_video_labels()  # the shipped labels parse: every 5th frame of the clip
     assert [r["frame"] for r in rows] == list(range(0, 300, 5))
     assert sum(r["covered"]["eye_right"] == 1 for r in rows) == 4 and sum(r["covered"]["mouth"] == 1 for r in rows) == 1
+
+
+def test_eval_predictions_that_do_not_fit_are_said(tmp_path):
+    """Predictions for none of a benchmark's images are an error (exit 2), for part of them a note;
+    a value outside the contract's range is refused naming the line; an output path that is an input
+    is refused and a --json in a new folder is written - all before anything is scored."""
+    from .conftest import shared_path
+
+    folder = shared_path("aflw2000_sample")
+    images = sorted(folder.glob("*.jpg"))
+
+    def line(name, score=0.9):
+        face = Face(box=(10, 10, 100, 100), score=score, detector="x",
+                    landmarks=Landmarks("ibug68", tuple((50.0 + i % 10, 50.0 + i // 10) for i in range(68))))
+        return FrameResult(name, 0, 0.0, 450, 450, (face,)).to_json()
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "aflw2000", "--data", str(folder), *args],
+                              capture_output=True, text=True, timeout=300)
+
+    p = tmp_path / "p.jsonl"
+    p.write_text(line("elsewhere/other.jpg") + "\n")
+    proc = run("--predictions", str(p))
+    assert proc.returncode == 2 and "expected predictions for aflw2000's images (matched by file name), found none" in \
+        proc.stderr.replace("\n", "")
+    p.write_text("".join(line(str(f)) + "\n" for f in images[:5]))
+    proc = run("--predictions", str(p), "--json", str(tmp_path / "new" / "r.json"))
+    assert proc.returncode == 0 and f"{len(images) - 5} of {len(images)} images have no prediction" in proc.stderr.replace("\n", "")
+    assert json.loads((tmp_path / "new" / "r.json").read_text())["benchmark"] == "aflw2000"
+    p.write_text(line(str(images[0])) + "\n" + line(str(images[1]), score=7.0) + "\n")
+    proc = run("--predictions", str(p))
+    assert proc.returncode == 2 and "line 2" in proc.stderr and "faces[0].score: expected a probability from 0 to 1" in proc.stderr
+    before = p.read_text()
+    proc = run("--predictions", str(p), "--json", str(p))
+    assert proc.returncode == 2 and "--json: expected an output that is not one of the inputs" in proc.stderr
+    assert p.read_text() == before
+
+
+def test_eval_of_an_empty_data_folder_is_an_error(tmp_path):
+    """A benchmark folder holding nothing to score (empty, or the parent folder given by mistake) is
+    one line and exit 2, not figures of nothing with exit 0."""
+    (tmp_path / "utkface").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "utkface", "--data", str(tmp_path / "utkface"),
+                           "--no-baseline"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "none to score" in proc.stderr and "Traceback" not in proc.stderr

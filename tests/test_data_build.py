@@ -53,6 +53,13 @@ def test_build_show_yolo(tiny):
     sheet = root / "sheet.png"
     proc = run("data", "show", str(out), "--out", str(sheet), "--n", "16")
     assert proc.returncode == 0 and cv2.imread(str(sheet)).shape == (2 * 96 * 2, 8 * 96 * 2, 3)
+    for args, says in ((("--out", str(root / "nodir" / "s.png")), "expected an image path in an existing folder"),
+                       (("--out", str(root / "s.txt")), "expected an image path ending .png or .jpg"),
+                       (("--n", "0"), "")):
+        proc = run("data", "show", str(out), *args)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("data", "show", str(out), "--out", str(sheet), "--n", "48")
+    assert proc.returncode == 0 and "(24 samples)" in proc.stdout  # what the sheet holds, not what was asked
     proc = run("data", "yolo", str(out), "--out", str(root / "yolo"), "--limit", "5")
     assert proc.returncode == 0
     labels = sorted((root / "yolo" / "labels").glob("*.txt"))
@@ -71,6 +78,45 @@ def test_bad_config_is_a_clear_error(tmp_path):
     cfg.write_text("samples: 3\nwhat: 1\nsources: [{name: a, adapter: utkface}]\n")
     proc = run("data", "build", str(cfg), "--out", str(tmp_path / "o"))
     assert proc.returncode == 2 and "what" in proc.stderr
+    for text, says in (("samples: 3\nsources: [{name: a, adapter: utkface, wieght: 1}]\n", "sources[0]: expected keys from"),
+                       ("samples: 3\nsources: [{name: a, adapter: utkface}]\nsynth: {sise: 96}\n", "synth: expected keys from"),
+                       ("samples: forty\nsources: [{name: a, adapter: utkface}]\n", "samples: expected int, found 'forty'"),
+                       ("shard_size: '16'\nsources: [{name: a, adapter: utkface}]\n", "shard_size: expected int"),
+                       ("samples: 0\nsources: [{name: a, adapter: utkface}]\n", "samples: expected a whole number >= 1"),
+                       ("sources: {name: a}\n", "sources: expected list"),
+                       ("- 1\n- 2\n", "a YAML list"), ("samples: [\n", "text YAML cannot read")):
+        cfg.write_text(text)
+        proc = run("data", "build", str(cfg), "--out", str(tmp_path / "o"))
+        assert proc.returncode == 2 and says in proc.stderr.replace("\n", "") and "Traceback" not in proc.stderr, (text, proc.stderr)
+    assert not (tmp_path / "o").exists()  # nothing written by a config that was refused
+
+
+def test_a_rebuild_in_place_drops_the_old_manifest_first(tiny, tmp_path):
+    """A build into an existing shard folder removes its manifest before writing shards: stopped half
+    way, the folder is not a shard set (no manifest) rather than an old manifest over new shards."""
+    from cribsight.data.build import build, load_config
+    from cribsight.errors import InputError
+
+    root, cfg = tiny
+    out = tmp_path / "sh"
+    c = load_config(cfg)
+    c.samples = 10
+    build(c, out, log=lambda m: None)
+    assert (out / "manifest.json").exists()
+
+    def stop(it):
+        for i, x in enumerate(it):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield x
+
+    with pytest.raises(KeyboardInterrupt):
+        build(c, out, progress=stop, log=lambda m: None)
+    assert not (out / "manifest.json").exists()
+    from cribsight.data.build import load_shards
+
+    with pytest.raises(InputError, match="no manifest"):
+        load_shards(out)
 
 
 def test_bench_prints_throughput(tmp_path):

@@ -463,7 +463,7 @@ def eval_cmd(
     model: str = typer.Option("cribnet", help=f"model to evaluate: {', '.join(MODELS)} (cribnet falls back to pretrained when no weights ship)"),
     predictions: Optional[Path] = typer.Option(None, help="score these JSON Lines predictions (output contract) instead of running a model"),
     data: Optional[Path] = typer.Option(None, help="data folder (default $CRIBSIGHT_DATA or ../shared/data, /<benchmark folder>); one benchmark only"),
-    limit: Optional[int] = typer.Option(None, help="utkface/facemask: evaluate an evenly spaced subset"),
+    limit: Optional[int] = typer.Option(None, min=1, help="utkface/facemask/synthetic: evaluate an evenly spaced subset"),
     report: Optional[Path] = typer.Option(None, help="write report.html, report.md, results.json and PNG plots here"),
     baseline: bool = typer.Option(True, help="with --model other than pretrained: show the pretrained pipeline beside it"),
     export: Optional[Path] = typer.Option(None, help="aflw2000-so/robustness: also write the altered images here, for other systems"),
@@ -478,24 +478,29 @@ def eval_cmd(
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over the data folder ($CRIBSIGHT_DATA, else ../shared/data) and print the figures."""
-    from .errors import CribsightError
+    from .errors import CribsightError, InputError
     from .eval import benchmarks as B
     from .eval import report as R
 
+    _check_eval_outputs(json_out, report, export, [p for p in (predictions, *(compare or ())) if p is not None])
     if compare is not None:
         if cribnet_weights is not None:  # --compare reads two results files: nothing is run
             error_line("--cribnet-weights: expected a model run, found --compare (results files)")
             raise typer.Exit(2)
         a, b = (_read_results(p) for p in compare)
+        if not any(m is not None for m in _match(a, b)):
+            raise InputError(str(compare[1]), f"results of a benchmark in {compare[0]} "
+                             f"({', '.join(str(r.get('benchmark')) for r in (a if isinstance(a, list) else [a]))})",
+                             "none in common")
         t = Table(title=f"compare A={compare[0]} B={compare[1]}")
-        for col in ("figure", "A", "A 95%", "B", "B 95%", "B - A"):
+        for col in ("figure", "A", "A 95%", "B", "B 95%", "A - B"):
             t.add_column(col)
         for k, va, ia, vb, ib, d in R.compare(a, b):
             t.add_row(k, R._fmt(va), R._fmt(ia), R._fmt(vb), R._fmt(ib), "" if d is None else f"{d:+.4f}")
         Console().print(t)
         if report:
-            R.write_report(a if isinstance(a, list) else [a], report, f"compare {compare[0]} vs {compare[1]}",
-                           baselines=_match(a, b))
+            R.write_report(a if isinstance(a, list) else [a], report, f"compare A = {compare[0]}, B = {compare[1]}",
+                           baselines=_match(a, b), labels=("A", "B"))
             print(f"report: {report / 'report.html'}")
         return
     names = list(BENCHMARKS) if benchmarks in (None, []) or benchmarks == ["all"] else benchmarks
@@ -542,11 +547,27 @@ def eval_cmd(
             missing.append(name)
             continue
         try:  # a benchmark whose data is incomplete is one line; the others still run and are written
-            res = _run_benchmark(name, folder, predict, limit, export, cribnet_weights)
+            if predictions is not None:
+                predict.reset()
+            counted = _Counting(predict)
+            res = _run_benchmark(name, folder, counted, limit, export, cribnet_weights)
+            if name != "synthetic" and counted.calls == 0:  # figures of nothing are not figures
+                raise InputError(str(folder), f"{name}'s images or frames (see the data folder's README.md)",
+                                 f"none to score ({len(res.get('failed') or [])} failed to load)")
+            if predictions is not None and predict.misses:
+                if not predict.hits:  # figures of nothing but misses would be wrong, not low
+                    raise InputError(str(predictions), f"predictions for {name}'s images (matched by file name)",
+                                     f"none of its {predict.misses}")
+                error_line(f"{name}: {predict.misses} of {predict.hits + predict.misses} images have no prediction in "
+                           f"{predictions}: scored as misses", tag="[yellow]note[/yellow]")
             has_base = base_predict is not None and name != "synthetic"
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
         except CribsightError as e:
             error_line(f"{name}: {e}")
+            missing.append(name)
+            continue
+        except Exception as e:  # noqa: BLE001 - e.g. a corrupt annotation file: this benchmark fails, the others run
+            error_line(f"{name}: {type(e).__name__}: {e}")
             missing.append(name)
             continue
         results.append(res)
@@ -566,13 +587,51 @@ def eval_cmd(
         raise typer.Exit(2)
 
 
+class _Counting:
+    """A ``predict`` callable that counts its calls: a benchmark that scored nothing is said."""
+
+    def __init__(self, predict):
+        self.predict, self.calls = predict, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.predict(*args, **kwargs)
+
+
+def _check_eval_outputs(json_out: Path | None, report: Path | None, export: Path | None, inputs: list[Path]) -> None:
+    """Before anything runs: ``--json`` a file path (its folder created), ``--report`` and ``--export``
+    folders (created), none of them one of the inputs (a predictions or results file)."""
+    from .errors import InputError, OutputError
+
+    given = {p.resolve() for p in inputs}
+    for flag, path in (("--json", json_out), ("--report", report), ("--export", export)):
+        if path is None:
+            continue
+        if path.resolve() in given:
+            raise InputError(flag, "an output that is not one of the inputs", f"{path} (an input: it would be overwritten)")
+        if flag == "--json" and path.is_dir():
+            raise OutputError(str(path), "a JSON file path", "a folder")
+        if flag != "--json" and path.exists() and not path.is_dir():
+            raise OutputError(str(path), "a folder", "an existing file")
+        try:
+            (path.parent if flag == "--json" else path).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(str(e.filename or path), "a folder that can be created",
+                              f"{type(e).__name__}: {e.strerror}") from None
+
+
 def _read_results(path: Path):
     from .errors import InputError
 
+    what = "a results JSON file written by cribsight eval --json (an object, or a list of them, with 'benchmark')"
     try:
-        return json.loads(Path(path).read_text())
+        d = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(str(path), "a results JSON file written by cribsight eval --json", f"{type(e).__name__}: {e}") from None
+        raise InputError(str(path), what, f"{type(e).__name__}: {e}") from None
+    items = d if isinstance(d, list) else [d]
+    if not items or not all(isinstance(r, dict) and "benchmark" in r for r in items):
+        raise InputError(str(path), what, f"JSON {json.dumps(d)[:80]}")
+    return d
 
 
 def _match(a, b):
@@ -590,7 +649,7 @@ app.add_typer(data_app, name="data")
 def data_build(
     config: Path = typer.Argument(..., help="YAML build config (see configs/data/)"),
     out: Path = typer.Option(..., "--out", help="output folder for shards and manifest.json"),
-    samples: Optional[int] = typer.Option(None, help="override the config's sample count"),
+    samples: Optional[int] = typer.Option(None, min=1, help="override the config's sample count"),
 ):
     """Write training shards (real faces + synthetic occlusion, exact labels) and a manifest."""
     from .data.build import build, load_config
@@ -621,24 +680,32 @@ def data_build(
 @data_app.command("show")
 def data_show(
     directory: Path = typer.Argument(..., help="a shard folder"),
-    out: Path = typer.Option(Path("sheet.png"), "--out"),
-    n: int = typer.Option(48, help="samples on the sheet"),
+    out: Path = typer.Option(Path("sheet.png"), "--out", help="the sheet image (.png or .jpg)"),
+    n: int = typer.Option(48, min=1, help="samples on the sheet"),
 ):
     """Contact sheet: landmarks coloured by visibility, occluder outline, family and part labels."""
     import cv2
 
     from .data.build import contact_sheet, load_shards
+    from .errors import OutputError
 
-    sheet = contact_sheet(load_shards(directory, limit=n), n=n)
-    cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    print(f"contact sheet: {out} ({min(n, sheet.shape[0])} samples)")
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg") or out.is_dir():
+        raise OutputError(str(out), "an image path ending .png or .jpg", "a folder" if out.is_dir() else f"'{out.suffix}'")
+    if not out.parent.is_dir():
+        raise OutputError(str(out), "an image path in an existing folder", f"no folder {out.parent}")
+    d = load_shards(directory, limit=n)
+    shown = min(n, len(d["image"]))
+    sheet = contact_sheet(d, n=n)
+    if not cv2.imwrite(str(out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
+        raise OutputError(str(out), "a writable image path", "cv2.imwrite failed")
+    print(f"contact sheet: {out} ({shown} samples)")
 
 
 @data_app.command("yolo")
 def data_yolo(
     directory: Path = typer.Argument(..., help="a shard folder"),
     out: Path = typer.Option(..., "--out", help="folder for images/ and labels/ in YOLO layout"),
-    limit: Optional[int] = typer.Option(None),
+    limit: Optional[int] = typer.Option(None, min=1),
 ):
     """Export shard crops with seed-001 facial-part boxes as YOLO text labels."""
     import cv2
@@ -646,6 +713,10 @@ def data_yolo(
     from .data.build import load_shards
     from .data.parts import PART_CLASS_NAMES, part_boxes, write_yolo
 
+    from .errors import OutputError
+
+    if out.exists() and not out.is_dir():
+        raise OutputError(str(out), "a folder for images/ and labels/", "an existing file")
     d = load_shards(directory, limit)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
@@ -659,11 +730,12 @@ def data_yolo(
 
 @data_app.command("bench")
 def data_bench(
-    samples: int = typer.Option(400, help="samples to generate"),
-    size: int = typer.Option(160, help="crop size"),
+    samples: int = typer.Option(400, min=1, help="samples to generate"),
+    size: int = typer.Option(160, min=16, help="crop size"),
     source: Optional[Path] = typer.Option(None, help="folder of face images, or 'demo' for the demo portrait (default "
                                                      "$CRIBSIGHT_DATA or ../shared/data: utkface, else the demo portrait)"),
-    close_eyes_prob: float = typer.Option(0.2, help="share of crops whose eyes are shut (0.2 as in configs/data/train.yaml)"),
+    close_eyes_prob: float = typer.Option(0.2, min=0.0, max=1.0,
+                                          help="share of crops whose eyes are shut (0.2 as in configs/data/train.yaml)"),
 ):
     """Synthetic-occlusion generation throughput on one core (samples per second)."""
     import cv2

@@ -61,14 +61,17 @@ class BuildConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "BuildConfig":
-        d = dict(d)
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise InputError("build config", f"keys from {[f.name for f in dataclasses.fields(cls)]}", str(sorted(unknown)))
-        srcs = [SourceConfig(**s) for s in d.pop("sources", [])]
-        syn = SynthConfig(**d.pop("synth", {}))
-        neg = NegativeConfig(**d.pop("negatives", {}))
+        from ..config import check_fields
+
+        d = dict(check_fields(cls, d, "build config"))
+        srcs = [SourceConfig(**check_fields(SourceConfig, s, f"build config: sources[{i}]"))
+                for i, s in enumerate(d.pop("sources", None) or [])]
+        syn = SynthConfig(**check_fields(SynthConfig, d.pop("synth", None) or {}, "build config: synth"))
+        neg = NegativeConfig(**check_fields(NegativeConfig, d.pop("negatives", None) or {}, "build config: negatives"))
         cfg = cls(sources=srcs, synth=syn, negatives=neg, **d)
+        for name in ("samples", "shard_size"):
+            if getattr(cfg, name) < 1:
+                raise InputError(name, "a whole number >= 1", repr(getattr(cfg, name)))
         if cfg.split not in ("train", "holdout"):
             raise InputError("split", "train or holdout", repr(cfg.split))
         if not cfg.sources:
@@ -91,17 +94,17 @@ DATA_PLACEHOLDER = "{data}"
 
 
 def load_config(path: Path) -> BuildConfig:
-    import yaml
+    from ..config import read_yaml_mapping
 
     p = Path(path)
-    if not p.is_file():
-        raise InputError(str(p), "a YAML build config", "no such file")
-    d = yaml.safe_load(p.read_text()) or {}
+    d = read_yaml_mapping(p, "a YAML build config")
     base = p.parent
     tc = d.get("teacher_cache")
     if isinstance(tc, str) and (tc.startswith("./") or tc.startswith("../")):
         d["teacher_cache"] = str((base / tc).resolve())
-    for s in d.get("sources", []):  # relative data paths are relative to the config file
+    for s in d.get("sources") or []:  # relative data paths are relative to the config file
+        if not isinstance(s, dict) or not isinstance(s.get("args", {}), dict):
+            continue  # BuildConfig.from_dict says what is wrong with it
         for k, v in list(s.get("args", {}).items()):
             if isinstance(v, str) and v.startswith(DATA_PLACEHOLDER):  # the data folder, wherever it is
                 s["args"][k] = str(data_root() / v[len(DATA_PLACEHOLDER):].lstrip("/"))
@@ -184,7 +187,14 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
     from .teacher import Teacher
 
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from ..errors import OutputError
+
+        raise OutputError(str(out_dir), "a folder for the shards", "an existing file")
     out_dir.mkdir(parents=True, exist_ok=True)
+    # a folder rebuilt in place is not a shard set until the new manifest is written: a build stopped
+    # half way must not leave the old manifest describing new shards
+    (out_dir / "manifest.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
     teacher = Teacher(Path(cfg.teacher_cache) if cfg.teacher_cache else out_dir / "teacher_cache.jsonl")
     pool = {s.name: prepare_source(s, cfg, teacher, log) for s in cfg.sources}

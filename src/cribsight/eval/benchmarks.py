@@ -56,6 +56,46 @@ def require(path: Path, what: str) -> Path:
     return path
 
 
+def _check_face_values(face, where: str) -> None:
+    """ValueError naming the field when a predicted face breaks the output contract's ranges: a box
+    of 4 finite numbers, probabilities (score, eyes open, part states, landmark visibility, visible
+    fraction) from 0 to 1, sigmas finite and >= 0, the 68 landmarks finite. NaN is refused too:
+    scored, it would move the figures silently."""
+    def prob(v, name):
+        if v is not None and not (math.isfinite(v) and 0 <= v <= 1):
+            raise ValueError(f"{where}.{name}: expected a probability from 0 to 1, found {v}")
+
+    def sig(v, name):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{where}.{name}: expected a finite sigma >= 0, found {v}")
+
+    if len(face.box) != 4 or not all(math.isfinite(v) for v in face.box):
+        raise ValueError(f"{where}.box: expected 4 finite numbers, found {list(face.box)}")
+    prob(face.score, "score")
+    if face.eyes_open is not None:
+        prob(face.eyes_open.p, "eyes_open.p")
+        sig(face.eyes_open.sigma, "eyes_open.sigma")
+    for part, st in (face.parts or {}).items():
+        if part not in PART_NAMES:
+            raise ValueError(f"{where}.parts: expected parts from {list(PART_NAMES)}, found {part!r}")
+        prob(st.occluded, f"parts.{part}.occluded")
+        prob(st.covered, f"parts.{part}.covered")
+        sig(st.sigma_occluded, f"parts.{part}.sigma_occluded")
+        sig(st.sigma_covered, f"parts.{part}.sigma_covered")
+    if face.occlusion is not None:
+        prob(face.occlusion.visible_fraction, "occlusion.visible_fraction")
+    lm = face.landmarks
+    if lm is not None:
+        if len(lm.xy) != 68 or not all(math.isfinite(c) for xy in lm.xy for c in xy):
+            raise ValueError(f"{where}.landmarks.xy: expected 68 finite points, found {len(lm.xy)}")
+        for name, vals, check in (("sigma", lm.sigma, sig), ("visible", lm.visible, prob)):
+            if vals is not None:
+                if len(vals) != 68:
+                    raise ValueError(f"{where}.landmarks.{name}: expected 68 values, found {len(vals)}")
+                for k, v in enumerate(vals):
+                    check(v, f"landmarks.{name}[{k}]")
+
+
 def predictions_from_jsonl(path: str | Path) -> Predict:
     """A ``predict`` callable that looks up results by the file name of their ``source``. A file that
     cannot be read, a line that is not a frame result, or two results for one file name (which
@@ -71,7 +111,9 @@ def predictions_from_jsonl(path: str | Path) -> Predict:
             continue
         try:
             r = FrameResult.from_json(line)
-        except (ValueError, KeyError, TypeError) as e:
+            for j, face in enumerate(r.faces):
+                _check_face_values(face, f"faces[{j}]")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InputError(f"{path} line {i}", "a frame result in the output contract",
                              f"{type(e).__name__}: {e}") from None
         name = Path(r.source).name
@@ -80,13 +122,27 @@ def predictions_from_jsonl(path: str | Path) -> Predict:
                              f"a second one for {name}")
         table[name] = r
 
-    def predict(p: Path, image=None) -> FrameResult:
-        name = Path(p).name
-        if name not in table:
-            raise InputError(str(path), f"a prediction for {name}", "none")
-        return table[name]
+    return _TablePredict(table, str(path))
 
-    return predict
+
+class _TablePredict:
+    """Looks predictions up by file name, counting the images found (``hits``) and not (``misses``)
+    since the last ``reset``: a file that matches none or only part of a benchmark is said."""
+
+    def __init__(self, table: dict[str, FrameResult], path: str):
+        self.table, self.path = table, path
+        self.reset()
+
+    def reset(self) -> None:
+        self.hits = self.misses = 0
+
+    def __call__(self, p: Path, image=None) -> FrameResult:
+        name = Path(p).name
+        if name not in self.table:
+            self.misses += 1
+            raise InputError(self.path, f"a prediction for {name}", "none")
+        self.hits += 1
+        return self.table[name]
 
 
 def _median(x: list[float]) -> float | None:

@@ -141,7 +141,8 @@ def _reliability_fig(plt, rel: dict, xlabel: str, ylabel: str, title: str):
     return fig
 
 
-def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
+def plots(result: dict, baseline: dict | None = None, labels: tuple[str, str] = ("model", "baseline (pretrained)")
+          ) -> list[tuple[str, Any]]:
     """(file stem, matplotlib figure) for one benchmark result; where the plot allows it, the
     baseline (pretrained pipeline) is drawn beside the model."""
     plt = _plt()
@@ -154,7 +155,7 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
             ax.plot(fc["confidence"], fc[k], style, label=k)
         bfc = (baseline or {}).get("f1_confidence")
         if bfc:
-            ax.plot(bfc["confidence"], bfc["f1"], "-", color="grey", lw=1, label="f1, baseline (pretrained)")
+            ax.plot(bfc["confidence"], bfc["f1"], "-", color="grey", lw=1, label=f"f1, {labels[1]}")
         ax.axvline(fc["best_threshold"], color="grey", lw=0.8)
         ax.set(xlabel="detector confidence threshold", ylabel="value", ylim=(0, 1.02),
                title=f"SyRIP F1-confidence (best F1 {fc['best_f1']:.3f} at {fc['best_threshold']:.2f})")
@@ -181,7 +182,7 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
                     f"{_fmt(g[k]['detection_rate'])}\n(n={g[k]['images']})", ha="center", fontsize=7)
         if bg:
             vals = [(bg.get(k) or {}).get("detection_rate") or 0 for k in g]
-            ax.bar([x + w / 2 for x in xs], vals, width=w, color="#bbbbbb", label="baseline (pretrained)")
+            ax.bar([x + w / 2 for x in xs], vals, width=w, color="#bbbbbb", label=labels[1])
             for i, v in enumerate(vals):
                 ax.text(i + w / 2, v + 0.02, _fmt(v), ha="center", fontsize=7)
             ax.legend(fontsize=7, loc="lower right")
@@ -229,7 +230,7 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
             top = max([v[n][key] or 0 for n in names] + [(bv.get(n) or {}).get(key) or 0 for n in names])
             if bv:
                 a.bar([x + w / 2 for x in xs], [(bv.get(n) or {}).get(key) or 0 for n in names], width=w, color="#bbbbbb",
-                      label="baseline (pretrained)")
+                      label=labels[1])
                 a.legend(fontsize=7, loc="upper left", ncol=2)
             a.set_ylim(0, 1.3 * top if top > 0 else 1)  # room for the legend above the bars
             a.set_xticks(xs, names)
@@ -243,7 +244,7 @@ def plots(result: dict, baseline: dict | None = None) -> list[tuple[str, Any]]:
         fig, axes = plt.subplots(2, len(fams), figsize=(3.2 * len(fams), 5.2), squeeze=False)
         nan = float("nan")
         for j, (fam, pts) in enumerate(fams.items()):
-            for curve, style, color, label in ((pts, "o-", None, "model"), (bf.get(fam), "s--", "grey", "baseline (pretrained)")):
+            for curve, style, color, label in ((pts, "o-", None, labels[0]), (bf.get(fam), "s--", "grey", labels[1])):
                 if not curve:
                     continue
                 lv = [p["level"] for p in curve]
@@ -313,7 +314,8 @@ def _matrix(result: dict) -> tuple[list[tuple[str, list[Any]]], list[str]] | Non
     return None
 
 
-def _rows(result: dict, baseline: dict | None) -> tuple[list[tuple[str, list[Any]]], list[str]]:
+def _rows(result: dict, baseline: dict | None, labels: tuple[str, str] = ("model", "baseline (pretrained)")
+          ) -> tuple[list[tuple[str, list[Any]]], list[str]]:
     a = headline(result)
     if baseline is None:
         return [(k, [v, interval(result, k)]) for k, v in a.items()], ["figure", "value", "95% interval"]
@@ -323,7 +325,7 @@ def _rows(result: dict, baseline: dict | None) -> tuple[list[tuple[str, list[Any
         bv = b.get(k)
         diff = v - bv if isinstance(v, (int, float)) and isinstance(bv, (int, float)) else None
         rows.append((k, [v, interval(result, k), bv, interval(baseline, k), diff]))
-    return rows, ["figure", "model", "95% interval", "baseline (pretrained)", "95% interval", "difference"]
+    return rows, ["figure", labels[0], "95% interval", labels[1], "95% interval", f"{labels[0]} - {labels[1]}"]
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
@@ -334,8 +336,10 @@ td:first-child,th:first-child{text-align:left}th{background:#f1f4f8}img{max-widt
 
 
 def write_report(results: list[dict], out_dir: Path, title: str = "cribsight evaluation",
-                 baselines: list[dict | None] | None = None, notes: list[str] | None = None) -> Path:
-    """Write ``report.html``, ``report.md``, ``results.json`` and one PNG per plot into ``out_dir``."""
+                 baselines: list[dict | None] | None = None, notes: list[str] | None = None,
+                 labels: tuple[str, str] = ("model", "baseline (pretrained)")) -> Path:
+    """Write ``report.html``, ``report.md``, ``results.json`` and one PNG per plot into ``out_dir``;
+    ``labels`` name the results and their baselines in tables and plots."""
     plt = _plt()
     out_dir.mkdir(parents=True, exist_ok=True)
     baselines = baselines or [None] * len(results)
@@ -346,7 +350,7 @@ def write_report(results: list[dict], out_dir: Path, title: str = "cribsight eva
         parts_md.append(f"_{n}_\n")
     for res, base in zip(results, baselines):
         name = res.get("benchmark", "result")
-        rows, header = (_matrix(res) if base is None else None) or _rows(res, base)
+        rows, header = (_matrix(res) if base is None else None) or _rows(res, base, labels)
         desc = DESCRIPTIONS.get(name, "")
         parts_html.append(f"<h2>{html.escape(name)}</h2><p class='note'>{html.escape(desc)}</p>" + _table_html(rows, header))
         parts_md.append(f"## {name}\n\n{desc}\n\n" + _table_md(rows, header) + "\n")
@@ -356,7 +360,7 @@ def write_report(results: list[dict], out_dir: Path, title: str = "cribsight eva
                 parts_md.append(f"_{res[note_key]}_\n")
         if res.get("failed"):
             parts_html.append(f"<p class='note'>{len(res['failed'])} inputs failed; first: {html.escape(res['failed'][0])}</p>")
-        for stem, fig in plots(res, base):
+        for stem, fig in plots(res, base, labels):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
             plt.close(fig)
@@ -373,7 +377,7 @@ def write_report(results: list[dict], out_dir: Path, title: str = "cribsight eva
 
 def compare(a: list[dict] | dict, b: list[dict] | dict) -> list[tuple[str, Any, Any, Any, Any, Any]]:
     """Side-by-side figures of two runs (as written by ``--json`` or ``results.json``): rows of
-    (benchmark: figure, A, A's 95% interval, B, B's interval, B - A)."""
+    (benchmark: figure, A, A's 95% interval, B, B's interval, A - B) - the report's difference too."""
     a_list = a if isinstance(a, list) else [a]
     b_list = b if isinstance(b, list) else [b]
     by_name = {r.get("benchmark"): r for r in b_list}
@@ -383,6 +387,6 @@ def compare(a: list[dict] | dict, b: list[dict] | dict) -> list[tuple[str, Any, 
         ha, hb = headline(ra), headline(rb) if rb else {}
         for k in ha:
             va, vb = ha[k], hb.get(k)
-            d = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
+            d = va - vb if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
             rows.append((f"{ra.get('benchmark')}: {k}", va, interval(ra, k), vb, interval(rb, k), d))
     return rows

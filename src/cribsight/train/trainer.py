@@ -101,8 +101,6 @@ class TrainConfig:
 
 
 def load_train_config(path: Path) -> TrainConfig:
-    import yaml
-
     from ..config import read_yaml_mapping
 
     p = Path(path)
