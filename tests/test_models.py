@@ -589,6 +589,17 @@ def test_flip_parts_needs_part_outputs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--flip-parts"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--flip-parts" in proc.stderr + proc.stdout
+    # a refused export leaves no half-made model behind
+    assert not list(run.glob("*.onnx")) and sorted(p.name for p in run.glob("*.json")) == ["metrics.json"]
+    (tmp_path / "notes.json").write_text('{"mine": 1}')
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--out", str(tmp_path / "notes.onnx")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "which the export's manifest entry would replace" in proc.stderr.replace("\n", "")
+    assert (tmp_path / "notes.json").read_text() == '{"mine": 1}' and not (tmp_path / "notes.onnx").exists()
+    proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--out", str(tmp_path / "k.onnx")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and json.loads((tmp_path / "k.json").read_text())["model"] == "kdn"
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["k.onnx"]
 
 
 def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):

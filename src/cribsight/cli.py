@@ -833,23 +833,44 @@ def export_cmd(
     if install_as and (run / "config.yaml").exists():  # before the export and the fit (a run without one: export's error)
         check_install_name(install_as, str(yaml_load(run / "config.yaml").get("model")))
 
-    path = export_onnx(run, out)
-    side = path.with_suffix(".json")
-    entry = json.loads(side.read_text())
-    if fit_visibility is not None:
-        from .analyze.calibrate import fit_visibility_fusion
+    from .errors import OutputError
 
-        with _progress() as prog:
-            entry["visibility_fusion"] = fusion = fit_visibility_fusion(
-                str(path), fit_visibility, fit_samples, _tracker(prog, "fit visibility"))
-        print(f"visibility fusion: {fusion['visibility']:.3f} v + {fusion['mask']:.3f} m + {fusion['bias']:.3f}; AUROC on "
-              f"the fit crops {fusion['auroc_head_on_fit_data']:.4f} (head) -> {fusion['auroc_fused_on_fit_data']:.4f}")
-    if flip_parts:
-        if entry.get("model") != "cribnet":  # bmtl's part heads are not four mirror-symmetric parts
+    run_model = yaml_load(run / "config.yaml").get("model") if (run / "config.yaml").is_file() else None
+    final = Path(out) if out is not None else run / f"{run_model}.onnx" if run_model else None
+    if final is None:  # not a run folder: export_onnx says what is missing
+        export_onnx(run, None)
+    if out is not None and final.with_suffix(".json").exists():  # the entry is written beside the ONNX file
+        try:
+            old = json.loads(final.with_suffix(".json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            old = None
+        if not (isinstance(old, dict) and old.get("kind") == "face_analysis"):
+            raise OutputError(str(final.with_suffix(".json")), "a manifest entry of an earlier export (or no file)",
+                              "another file, which the export's manifest entry would replace")
+    # written under temporary names and renamed at the end: a failing fit or check leaves nothing behind
+    tmp = export_onnx(run, final.with_name(f".{final.stem}.export-tmp.onnx"))
+    try:
+        entry = json.loads(tmp.with_suffix(".json").read_text())
+        if flip_parts and entry.get("model") != "cribnet":  # bmtl's part heads are not four mirror-symmetric parts
             raise InputError("--flip-parts", "a cribnet run (four parts: eye_left, eye_right, nose, mouth)",
                              str(entry.get("model")))
-        entry["part_flip_average"] = True
-    side.write_text(json.dumps(entry, indent=2) + "\n")
+        if fit_visibility is not None:
+            from .analyze.calibrate import fit_visibility_fusion
+
+            with _progress() as prog:
+                entry["visibility_fusion"] = fusion = fit_visibility_fusion(
+                    str(tmp), fit_visibility, fit_samples, _tracker(prog, "fit visibility"))
+            print(f"visibility fusion: {fusion['visibility']:.3f} v + {fusion['mask']:.3f} m + {fusion['bias']:.3f}; AUROC "
+                  f"on the fit crops {fusion['auroc_head_on_fit_data']:.4f} (head) -> {fusion['auroc_fused_on_fit_data']:.4f}")
+        if flip_parts:
+            entry["part_flip_average"] = True
+        tmp.with_suffix(".json").write_text(json.dumps(entry, indent=2) + "\n")
+        tmp.replace(final)
+        tmp.with_suffix(".json").replace(final.with_suffix(".json"))
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".json").unlink(missing_ok=True)
+    path = final
     print(f"onnx: {path}\nmanifest entry: {path.with_suffix('.json')}")
     if install or install_as:
         dest = install_weights(path, run, install_as)
