@@ -485,3 +485,27 @@ def test_eval_of_an_empty_data_folder_is_an_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "eval", "utkface", "--data", str(tmp_path / "utkface"),
                            "--no-baseline"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "none to score" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_stopped_eval_writes_the_benchmarks_it_finished(tmp_path, monkeypatch):
+    """Ctrl-C (or SIGTERM) during the second benchmark: the first one's figures are still printed and
+    written, the rest are named as not scored, and the exit code is 130."""
+    from typer.testing import CliRunner
+
+    from cribsight import cli
+
+    (tmp_path / "aflw2000_sample").mkdir()
+    (tmp_path / "utkface").mkdir()
+    monkeypatch.setenv("CRIBSIGHT_DATA", str(tmp_path))
+
+    def fake(name, folder, predict, *args, **kwargs):
+        if name == "utkface":
+            raise KeyboardInterrupt
+        predict.calls += 1  # as if it had scored an image
+        return {"benchmark": name, "images": 1, "failed": []}
+
+    monkeypatch.setattr(cli, "_run_benchmark", fake)
+    r = CliRunner().invoke(cli.app, ["eval", "aflw2000", "utkface", "--model", "pretrained", "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 130, r.output
+    assert json.loads((tmp_path / "r.json").read_text())["benchmark"] == "aflw2000"
+    assert "stopped during utkface: utkface not scored; the 1 finished are written" in r.output.replace("\n", " ")

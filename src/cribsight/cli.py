@@ -546,7 +546,10 @@ def eval_cmd(
 
         base_predict = B.analyzer_predictor(Analyzer(AnalyzerConfig(model="pretrained")))
     results, bases, missing = [], [], []
+    stopped = None  # the benchmark a Ctrl-C / SIGTERM stopped: the finished ones are still written
     for name in names:
+        if stopped is not None:
+            break
         folder = data or _default_folder(name)
         if not folder.exists():
             hint = ("build it with: cribsight data build configs/data/holdout.yaml --out out/shards/holdout, "
@@ -570,6 +573,9 @@ def eval_cmd(
                            f"{predictions}: scored as misses", tag="[yellow]note[/yellow]")
             has_base = base_predict is not None and name != "synthetic"
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
+        except KeyboardInterrupt:
+            stopped = name
+            continue
         except CribsightError as e:
             error_line(f"{name}: {e}")
             missing.append(name)
@@ -580,8 +586,12 @@ def eval_cmd(
             continue
         results.append(res)
         bases.append(base)
+    if stopped is not None:
+        left = names[names.index(stopped):]
+        error_line(f"stopped during {stopped}: {', '.join(left)} not scored"
+                   + (f"; the {len(results)} finished are written" if results else ""), tag="[yellow]note[/yellow]")
     if not results:
-        raise typer.Exit(2)
+        raise typer.Exit(130 if stopped is not None else 2)
     text = json.dumps(results[0] if len(results) == 1 else results, indent=2)
     print(text)
     if json_out:
@@ -591,6 +601,8 @@ def eval_cmd(
         page = R.write_report(results, report, f"cribsight evaluation ({src})", bases if any(bases) else None,
                               notes=[f"data: {data_root() if data is None else data}"])
         print(f"report: {page}")
+    if stopped is not None:
+        raise typer.Exit(130)
     if missing:
         raise typer.Exit(2)
 
