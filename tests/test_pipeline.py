@@ -354,3 +354,48 @@ def test_one_face_found_twice_is_reported_once():
     assert kept == [on_face, elsewhere]
     assert suppress_overlaps([on_face, on_ear, elsewhere], box=landmark_box) == [on_ear, elsewhere]
     assert suppress_overlaps([on_face, on_ear, elsewhere], box=lambda f: f.box) == [on_face, on_ear, elsewhere]
+
+
+def test_analyzer_api_for_integrators(analyzer, portrait):
+    """What a service meets: one Analyzer shared by threads gives the single-threaded results (and
+    per-thread timings); the config given is copied, not changed; labels are checked and converted;
+    analyze_frames takes the library's own video frames; bad arguments are typed errors."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from cribsight.io.video import VideoFrame
+    from cribsight.pipeline import Analyzer, AnalyzerConfig
+    from cribsight.types import FrameResult
+
+    imgs = [np.ascontiguousarray(np.roll(portrait, 9 * i, axis=1)) for i in range(4)]
+    want = [analyzer.analyze_image(im, "p").to_json() for im in imgs]
+    mine = analyzer.times  # this thread's last call's timings
+    threads: set[int] = set()
+
+    def one(i):
+        threads.add(threading.get_ident())
+        return analyzer.analyze_image(imgs[i % 4], "p").to_json()
+
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(one, range(16)))
+    assert got == [want[i % 4] for i in range(16)] and len(threads) >= 2
+    assert analyzer.times is mine  # the other threads' calls did not replace them
+
+    cfg = AnalyzerConfig()
+    a = Analyzer(cfg, model="pretrained", score_thresh=0.6)
+    assert (cfg.model, cfg.score_thresh) == ("auto", 0.4) and (a.config.model, a.config.score_thresh) == ("pretrained", 0.6)
+    cfg.score_thresh = 5.0  # changing the caller's object later changes nothing
+    assert a.config.score_thresh == 0.6
+
+    r = a.analyze_image(portrait, source=Path("dir/p.jpg"), frame=np.int64(3), timestamp_ms=np.float32(2.5))
+    assert r.to_json().startswith('{"source":"dir/p.jpg","frame":3,"timestamp_ms":2.5,')
+    frames = [VideoFrame(i, i * 100.0, portrait) for i in range(2)]
+    assert [(x.frame, x.timestamp_ms) for x in a.analyze_frames(frames, "v")] == [(0, 0.0), (1, 100.0)]
+    assert [x.frame for x in a.analyze_frames([(7, 0.0, portrait)], "v")] == [7]
+    for bad in (lambda: Analyzer("pretrained"), lambda: Analyzer(rotations=90),
+                lambda: a.analyze_image(portrait, source=5), lambda: a.analyze_image(portrait, frame=-1),
+                lambda: a.analyze_image(portrait, timestamp_ms="now"), lambda: FrameResult.from_json("{}"),
+                lambda: FrameResult.from_json("[1]")):
+        with pytest.raises(InputError):
+            bad()

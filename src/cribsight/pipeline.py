@@ -21,6 +21,9 @@ All ONNX Runtime (see weights/manifest.json):
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -34,6 +37,7 @@ from .detect.blazeface import BlazeFace, Detection
 from .errors import InputError
 from .geometry import box_iou, euler_from_matrix, solve_head_pose
 from .io.images import to_rgb_uint8
+from .io.video import VideoFrame
 from .runtime import WEIGHTS_DIR, default_threads
 from .types import PART_NAMES, Face, FrameResult, Landmarks, Occlusion, PartState, Pose, Probability
 
@@ -207,14 +211,23 @@ def suppress_overlaps(items: list, iou: float = 0.3, inside: float = 0.5, box=la
 
 
 class Analyzer:
-    """The cribsight face analyser. Thread-compatible, not thread-safe (one per thread)."""
+    """The cribsight face analyser. Safe to share between threads: its ONNX Runtime sessions are,
+    its settings are a private copy of ``config`` (changing that object later changes nothing), and
+    ``times`` (the last call's stage timings) is kept per thread."""
 
     def __init__(self, config: AnalyzerConfig | None = None, **overrides):
-        cfg = config or AnalyzerConfig()
+        if config is not None and not isinstance(config, AnalyzerConfig):
+            raise InputError("Analyzer config", "an AnalyzerConfig (or keyword options, e.g. Analyzer(model='pretrained'))",
+                             f"{type(config).__name__} {config!r}"[:200])
+        cfg = dataclasses.replace(config) if config is not None else AnalyzerConfig()  # the caller's object stays as it was
+        self._local = threading.local()
         for k, v in overrides.items():
             if not hasattr(cfg, k):
                 raise InputError("Analyzer option", f"one of {sorted(AnalyzerConfig.__dataclass_fields__)}", repr(k))
             setattr(cfg, k, v)
+        if not isinstance(cfg.rotations, (tuple, list)):
+            raise InputError("rotations", "a tuple of degrees from {90, 180, 270} (() for none)", repr(cfg.rotations))
+        cfg.rotations = tuple(cfg.rotations)
         bad = set(cfg.rotations) - {90, 180, 270}
         if bad:
             raise InputError("rotations", "degrees from {90, 180, 270}", str(sorted(bad)))
@@ -366,10 +379,28 @@ class Analyzer:
         return [self.run_mesh(image, d) for d in self.detect(image)]
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def times(self) -> StageTimes:
+        """Stage timings of this thread's last call."""
+        t = getattr(self._local, "times", None)
+        if t is None:
+            t = self._local.times = StageTimes()
+        return t
+
+    @times.setter
+    def times(self, value: StageTimes) -> None:
+        self._local.times = value
+
     def analyze_image(self, image: np.ndarray, source: str = "<array>", frame: int = 0,
                       timestamp_ms: float = 0.0) -> FrameResult:
-        """Detector passes in turn (``detection_stages``) until one yields an accepted face; each
+        """Analyse one HWC RGB image (uint8; gray, other depths and float are converted; an OpenCV BGR
+        array must be converted first: ``cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)``). ``source`` (a
+        str or path), ``frame`` (a whole number >= 0) and ``timestamp_ms`` (a number; NaN when
+        unknown is written as null) label the result.
+
+        Detector passes in turn (``detection_stages``) until one yields an accepted face; each
         detection gets the mesh, and with CribNet the network, and is accepted or dropped (``_face``)."""
+        source, frame, timestamp_ms = _result_labels(source, frame, timestamp_ms)
         image = to_rgb_uint8(image)
         h, w = image.shape[:2]
         self.times = StageTimes()
@@ -448,17 +479,42 @@ class Analyzer:
         return Face(box=box, score=float(det.score), detector=detector, landmarks=lms, pose=pose, eyes_open=eyes,
                     parts=parts, occlusion=Occlusion(c.visible_fraction, c.mask_polygons))
 
-    def analyze_frames(self, frames: Iterable[tuple[int, float, np.ndarray]], source: str) -> Iterator[FrameResult]:
-        for index, ts, img in frames:
-            yield self.analyze_image(img, source, index, ts)
+    def analyze_frames(self, frames: Iterable, source: str) -> Iterator[FrameResult]:
+        """Results of a frame stream: ``io.iter_video``'s ``VideoFrame``s, or (index, timestamp_ms,
+        image) tuples."""
+        for fr in frames:
+            if isinstance(fr, VideoFrame):
+                yield self.analyze_image(fr.rgb, source, fr.index, fr.timestamp_ms)
+            else:
+                index, ts, img = fr
+                yield self.analyze_image(img, source, index, ts)
+
+
+def _result_labels(source, frame, timestamp_ms) -> tuple[str, int, float]:
+    """``source``, ``frame`` and ``timestamp_ms`` as the contract's types (a path or numpy scalar is
+    converted), or a typed error - not a result that fails later, when it is written."""
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str):
+        raise InputError("source", "a str or path naming the input", f"{type(source).__name__} {source!r}"[:200])
+    if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)) or frame < 0:
+        raise InputError("frame", "a whole number >= 0", f"{type(frame).__name__} {frame!r}")
+    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, (int, float, np.integer, np.floating)):
+        raise InputError("timestamp_ms", "a number of milliseconds (NaN when unknown)",
+                         f"{type(timestamp_ms).__name__} {timestamp_ms!r}"[:200])
+    return source, int(frame), float(timestamp_ms)
 
 
 _DEFAULT: Analyzer | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def analyze(image: np.ndarray, source: str = "<array>") -> FrameResult:
-    """Analyse one HWC uint8 RGB image with a shared default Analyzer."""
+    """Analyse one HWC uint8 RGB image with a shared default Analyzer (built once, on the first call,
+    whichever thread makes it)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Analyzer()
+        with _DEFAULT_LOCK:
+            if _DEFAULT is None:
+                _DEFAULT = Analyzer()
     return _DEFAULT.analyze_image(image, source)

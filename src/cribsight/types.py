@@ -209,7 +209,19 @@ class FrameResult:
 
     @classmethod
     def from_json(cls, line: str) -> "FrameResult":
-        return cls.from_dict(json.loads(line))
+        """A result from one JSON line of the output contract; a line that is not one is an
+        InputError. Values are read as written (rounded by ``to_json``; a pretrained face's null
+        parts come back as null part states), so compare results on their JSON, not as objects."""
+        from .errors import InputError
+
+        try:
+            d = json.loads(line)
+            if not isinstance(d, dict):
+                raise TypeError(f"a JSON {type(d).__name__}")
+            return cls.from_dict(d)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            what = f"missing key {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+            raise InputError("frame result", "a JSON line of the output contract", what[:300]) from None
 
 
 @dataclass(frozen=True)

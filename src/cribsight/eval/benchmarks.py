@@ -113,6 +113,8 @@ def predictions_from_jsonl(path: str | Path) -> Predict:
             r = FrameResult.from_json(line)
             for j, face in enumerate(r.faces):
                 _check_face_values(face, f"faces[{j}]")
+        except InputError as e:  # from_json's: it says what it found
+            raise InputError(f"{path} line {i}", "a frame result in the output contract", e.found) from None
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InputError(f"{path} line {i}", "a frame result in the output contract",
                              f"{type(e).__name__}: {e}") from None
