@@ -467,7 +467,7 @@ def test_eval_predictions_that_do_not_fit_are_said(tmp_path):
         proc.stderr.replace("\n", "")
     p.write_text("".join(line(str(f)) + "\n" for f in images[:5]))
     proc = run("--predictions", str(p), "--json", str(tmp_path / "new" / "r.json"))
-    assert proc.returncode == 0 and f"{len(images) - 5} of {len(images)} images have no prediction" in proc.stderr.replace("\n", "")
+    assert proc.returncode == 0 and f"{len(images) - 5} of {len(images)} look-ups (images, or their variants) found no prediction" in proc.stderr.replace("\n", "")
     assert json.loads((tmp_path / "new" / "r.json").read_text())["benchmark"] == "aflw2000"
     p.write_text(line(str(images[0])) + "\n" + line(str(images[1]), score=7.0) + "\n")
     proc = run("--predictions", str(p))

@@ -92,29 +92,33 @@ def test_bad_config_is_a_clear_error(tmp_path):
 
 
 def test_a_rebuild_in_place_drops_the_old_manifest_first(tiny, tmp_path):
-    """A build into an existing shard folder removes its manifest before writing shards: stopped half
-    way, the folder is not a shard set (no manifest) rather than an old manifest over new shards."""
-    from cribsight.data.build import build, load_config
+    """A build into an existing shard folder removes its manifest before it writes the first shard:
+    stopped after that, the folder is not a shard set (no manifest) rather than an old manifest
+    over new shards; stopped before, the old set is whole."""
+    from cribsight.data.build import build, load_config, load_shards
     from cribsight.errors import InputError
 
     root, cfg = tiny
     out = tmp_path / "sh"
     c = load_config(cfg)
-    c.samples = 10
+    c.samples = 24  # shards of 10: written at the 10th and 20th samples
     build(c, out, log=lambda m: None)
-    assert (out / "manifest.json").exists()
+    old = load_shards(out)["image"]
 
-    def stop(it):
-        for i, x in enumerate(it):
-            if i == 3:
-                raise KeyboardInterrupt
-            yield x
+    def stop_at(k):
+        def stop(it):
+            for i, x in enumerate(it):
+                if i == k:
+                    raise KeyboardInterrupt
+                yield x
+        return stop
 
+    c.seed = 99  # the rebuild draws other crops: a replaced shard would show
     with pytest.raises(KeyboardInterrupt):
-        build(c, out, progress=stop, log=lambda m: None)
-    assert not (out / "manifest.json").exists()
-    from cribsight.data.build import load_shards
-
+        build(c, out, progress=stop_at(3), log=lambda m: None)
+    assert np.array_equal(load_shards(out)["image"], old)  # nothing was replaced
+    with pytest.raises(KeyboardInterrupt):
+        build(c, out, progress=stop_at(15), log=lambda m: None)
     with pytest.raises(InputError, match="no manifest"):
         load_shards(out)
 

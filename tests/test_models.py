@@ -113,6 +113,11 @@ def test_a_stopped_or_misconfigured_run_keeps_what_it_had(tmp_path):
     train(_cfg(tmp_path, shards, run, 6), log=lambda m: None)
     steps = [int(r.split(",")[0]) for r in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == [1, 2, 3, 4, 5, 6]
+    run2 = tmp_path / "run2"  # without metrics.json (deleted, an older run): the csv's rows are kept
+    train(_cfg(tmp_path, shards, run2, 6), log=lambda m: None, stop_after=4)
+    (run2 / "metrics.json").unlink()
+    train(_cfg(tmp_path, shards, run2, 6), log=lambda m: None)
+    assert [int(r.split(",")[0]) for r in (run2 / "metrics.csv").read_text().splitlines()[1:]] == [1, 2, 3, 4, 5, 6]
 
     good = (run / "checkpoint.pt").read_bytes()
 
@@ -600,6 +605,13 @@ def test_flip_parts_needs_part_outputs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and json.loads((tmp_path / "k.json").read_text())["model"] == "kdn"
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["k.onnx"]
+    ck = (run / "checkpoint.pt").read_bytes()
+    for out, says in ((run / "checkpoint.pt", "expected an ONNX file path ending .onnx"), (tmp_path, "found a folder"),
+                      (tmp_path / "nofolder" / "x.onnx", f"no folder {tmp_path / 'nofolder'}")):
+        proc = subprocess.run([sys.executable, "-m", "cribsight.cli", "export", str(run), "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and says in proc.stderr.replace("\n", "") and "Traceback" not in proc.stderr
+    assert (run / "checkpoint.pt").read_bytes() == ck
 
 
 def test_export_fits_the_visibility_fusion_and_the_benchmark_applies_it(tmp_path):

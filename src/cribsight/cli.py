@@ -569,8 +569,8 @@ def eval_cmd(
                 if not predict.hits:  # figures of nothing but misses would be wrong, not low
                     raise InputError(str(predictions), f"predictions for {name}'s images (matched by file name)",
                                      f"none of its {predict.misses}")
-                error_line(f"{name}: {predict.misses} of {predict.hits + predict.misses} images have no prediction in "
-                           f"{predictions}: scored as misses", tag="[yellow]note[/yellow]")
+                error_line(f"{name}: {predict.misses} of {predict.hits + predict.misses} look-ups (images, or their "
+                           f"variants) found no prediction in {predictions}: scored as misses", tag="[yellow]note[/yellow]")
             has_base = base_predict is not None and name != "synthetic"
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
         except KeyboardInterrupt:
@@ -633,11 +633,14 @@ def _check_eval_outputs(json_out: Path | None, report: Path | None, export: Path
             raise OutputError(str(path), "a JSON file path", "a folder")
         if flag != "--json" and path.exists() and not path.is_dir():
             raise OutputError(str(path), "a folder", "an existing file")
+        folder = path.parent if flag == "--json" else path
         try:
-            (path.parent if flag == "--json" else path).mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise OutputError(str(e.filename or path), "a folder that can be created",
                               f"{type(e).__name__}: {e.strerror}") from None
+        if not os.access(folder, os.W_OK) or (flag == "--json" and path.exists() and not os.access(path, os.W_OK)):
+            raise OutputError(str(path), "a path this user can write", "no write permission")
 
 
 def _read_results(path: Path):
@@ -851,7 +854,11 @@ def export_cmd(
     final = Path(out) if out is not None else run / f"{run_model}.onnx" if run_model else None
     if final is None:  # not a run folder: export_onnx says what is missing
         export_onnx(run, None)
-    if out is not None and final.with_suffix(".json").exists():  # the entry is written beside the ONNX file
+    if final.suffix.lower() != ".onnx" or final.is_dir():  # never the run's checkpoint.pt or config.yaml
+        raise OutputError(str(final), "an ONNX file path ending .onnx", "a folder" if final.is_dir() else f"'{final.suffix}'")
+    if not final.parent.is_dir():
+        raise OutputError(str(final), "an ONNX file path in an existing folder", f"no folder {final.parent}")
+    if final.with_suffix(".json").exists():  # the entry is written beside the ONNX file
         try:
             old = json.loads(final.with_suffix(".json").read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -860,7 +867,11 @@ def export_cmd(
             raise OutputError(str(final.with_suffix(".json")), "a manifest entry of an earlier export (or no file)",
                               "another file, which the export's manifest entry would replace")
     # written under temporary names and renamed at the end: a failing fit or check leaves nothing behind
-    tmp = export_onnx(run, final.with_name(f".{final.stem}.export-tmp.onnx"))
+    try:
+        tmp = export_onnx(run, final.with_name(f".{final.stem}.export-tmp.onnx"))
+    except OSError as e:  # a folder that cannot be written
+        final.with_name(f".{final.stem}.export-tmp.onnx").unlink(missing_ok=True)
+        raise OutputError(str(final), "a writable ONNX file path", f"{type(e).__name__}: {e.strerror or e}") from None
     try:
         entry = json.loads(tmp.with_suffix(".json").read_text())
         if flip_parts and entry.get("model") != "cribnet":  # bmtl's part heads are not four mirror-symmetric parts
@@ -920,7 +931,7 @@ def main() -> None:
     finally:
         signal.signal(signal.SIGTERM, record)
     if stopped:  # the shell's convention, 128 + the signal: 143 for SIGTERM (Ctrl-C stays 130)
-        error_line("stopped by SIGTERM; the results and renders written so far are kept", tag="[yellow]note[/yellow]")
+        error_line("stopped by SIGTERM; what was written so far is kept", tag="[yellow]note[/yellow]")
         sys.exit(128 + stopped[0])
     sys.exit(code)
 

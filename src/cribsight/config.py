@@ -57,7 +57,8 @@ def _describe(tp) -> str:
 
 def check_fields(cls, d, what: str) -> dict:
     """``d`` checked against the dataclass ``cls``: a mapping, known keys only, each value of its
-    field's type. Returns ``d`` (unchanged) for ``cls(**d)``."""
+    field's type. Returns the mapping for ``cls(**d)``, without null values of fields that cannot
+    be null (they keep their defaults)."""
     if not isinstance(d, dict):
         raise InputError(what, f"a mapping of keys from {[f.name for f in dataclasses.fields(cls)]}",
                          f"a {type(d).__name__}: {d!r}"[:200])
@@ -66,7 +67,16 @@ def check_fields(cls, d, what: str) -> dict:
     unknown = sorted(set(d) - set(names), key=str)
     if unknown:
         raise InputError(what, f"keys from {names}", str(unknown))
+    # a key with nothing after it (YAML null, e.g. every line under it commented out) keeps its default
+    d = {k: v for k, v in d.items() if v is not None or _accepts(hints[k], None)}
     for k, v in d.items():
         if not _accepts(hints[k], v):
-            raise InputError(f"{what}: {k}", _describe(hints[k]), f"{v!r} ({type(v).__name__})"[:200])
+            hint = ""
+            if isinstance(v, str) and _accepts(hints[k], 1.0):
+                try:
+                    float(v)
+                    hint = " - YAML reads a number like 1e-3 as text: write 1.0e-3"
+                except ValueError:
+                    pass
+            raise InputError(f"{what}: {k}", _describe(hints[k]) + hint, f"{v!r} ({type(v).__name__})"[:200])
     return d

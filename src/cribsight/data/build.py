@@ -192,9 +192,6 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
 
         raise OutputError(str(out_dir), "a folder for the shards", "an existing file")
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a folder rebuilt in place is not a shard set until the new manifest is written: a build stopped
-    # half way must not leave the old manifest describing new shards
-    (out_dir / "manifest.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
     teacher = Teacher(Path(cfg.teacher_cache) if cfg.teacher_cache else out_dir / "teacher_cache.jsonl")
     pool = {s.name: prepare_source(s, cfg, teacher, log) for s in cfg.sources}
@@ -215,6 +212,11 @@ def build(cfg: BuildConfig, out_dir: Path, progress: Callable[[Iterable], Iterab
     def flush():
         if not buf["image"]:
             return
+        if not shards:
+            # a folder rebuilt in place is not a shard set until the new manifest is written: a build
+            # stopped after this must not leave the old manifest describing new shards (one that
+            # fails before, e.g. on a missing source, leaves the old set whole)
+            (out_dir / "manifest.json").unlink(missing_ok=True)
         path = out_dir / f"shard-{len(shards):05d}.npz"
         np.savez(path, **{k: np.stack(v) if k != "source" else np.array(v) for k, v in buf.items()})
         shards.append(path.name)

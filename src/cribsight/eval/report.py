@@ -176,7 +176,7 @@ def plots(result: dict, baseline: dict | None = None, labels: tuple[str, str] = 
         w = 0.4 if bg else 0.8
         xs = list(range(len(g)))
         ax.bar([x - (w / 2 if bg else 0) for x in xs], [g[k]["detection_rate"] or 0 for k in g], width=w, color="#4a7fb5",
-               label="model")
+               label=labels[0])
         for i, k in enumerate(g):
             ax.text(i - (w / 2 if bg else 0), (g[k]["detection_rate"] or 0) + 0.02,
                     f"{_fmt(g[k]['detection_rate'])}\n(n={g[k]['images']})", ha="center", fontsize=7)
@@ -209,10 +209,10 @@ def plots(result: dict, baseline: dict | None = None, labels: tuple[str, str] = 
     elif b == "aflw2000":
         ced = result["ced_interocular"]
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot(ced["x"], ced["y"], label=f"model (AUC {_fmt(result['auc@0.08'])})")
+        ax.plot(ced["x"], ced["y"], label=f"{labels[0]} (AUC {_fmt(result['auc@0.08'])})")
         if baseline and baseline.get("ced_interocular"):
             bc = baseline["ced_interocular"]
-            ax.plot(bc["x"], bc["y"], "--", color="grey", label=f"baseline (AUC {_fmt(baseline['auc@0.08'])})")
+            ax.plot(bc["x"], bc["y"], "--", color="grey", label=f"{labels[1]} (AUC {_fmt(baseline['auc@0.08'])})")
             ax.legend(fontsize=8, loc="lower right")
         ax.set(xlabel="NME (inter-ocular)", ylabel="fraction of images", ylim=(0, 1.02),
                title=f"AFLW2000 CED (AUC@0.08 {_fmt(result['auc@0.08'])})")
@@ -226,7 +226,7 @@ def plots(result: dict, baseline: dict | None = None, labels: tuple[str, str] = 
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
         for a, key, color, label in ((axes[0], "pose_mae_mean", "#b5654a", "pose MAE (deg)"),
                                      (axes[1], "nme_interocular_mean", "#4a7fb5", "NME (inter-ocular)")):
-            a.bar([x - (w / 2 if bv else 0) for x in xs], [v[n][key] or 0 for n in names], width=w, color=color, label="model")
+            a.bar([x - (w / 2 if bv else 0) for x in xs], [v[n][key] or 0 for n in names], width=w, color=color, label=labels[0])
             top = max([v[n][key] or 0 for n in names] + [(bv.get(n) or {}).get(key) or 0 for n in names])
             if bv:
                 a.bar([x + w / 2 for x in xs], [(bv.get(n) or {}).get(key) or 0 for n in names], width=w, color="#bbbbbb",

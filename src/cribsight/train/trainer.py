@@ -404,12 +404,18 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
     # everything is checked: from here on the run folder is written
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-    history = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() and step else {"train": [], "val": []}
+    metrics_csv = out / "metrics.csv"
+    history = {"train": [], "val": []}
+    if step and (out / "metrics.json").exists():
+        history = json.loads((out / "metrics.json").read_text())
+    elif step and metrics_csv.exists():  # no metrics.json (deleted, or an older run): the csv's rows
+        with open(metrics_csv, newline="") as f:
+            history["train"] = [{k: (int(float(v)) if k == "step" else float(v)) for k, v in r.items() if v not in ("", None)}
+                                for r in csv.DictReader(f)]
     # metrics.json is saved with each checkpoint: rows logged after the last one (an interrupted run)
     # are dropped, so a resumed run's metrics.csv has each step once
     history["train"] = [r for r in history["train"] if r["step"] <= step]
     history["val"] = [r for r in history["val"] if r["step"] <= step]
-    metrics_csv = out / "metrics.csv"
     fh = open(metrics_csv, "w", newline="")
     writer = None
     if history["train"]:
@@ -447,11 +453,13 @@ def train(cfg: TrainConfig, resume: bool = True, log: Callable[[str], None] = pr
             log(json.dumps(v))
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == end:
             fh.flush()
+            # metrics first: a stop between the two leaves them ahead of the checkpoint, and a resume
+            # drops the rows past its step (the other order would lose the rows in between)
+            _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(history) + "\n"))
             _atomic(ck, lambda tmp: torch.save({
                 "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1,
                 "rng": rng.bit_generator.state, "gen": gen.get_state(), "model_name": cfg.model,
                 "model_config": dataclasses.asdict(model.cfg)}, tmp))
-            _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(history) + "\n"))
     fh.close()
     _atomic(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(history) + "\n"))
     plot_curves(history, out)
