@@ -367,3 +367,10 @@ def test_folder_walk_leaves_ambiguous_extensions_and_renders(tmp_path):
     assert [i.path.name for i in inputs] == ["a.png"] and problems == []
     inputs, _ = expand([str(tmp_path / "a.cribsight.jpg")])
     assert [(i.path.name, i.kind) for i in inputs] == [("a.cribsight.jpg", "image")]
+
+
+def test_a_gif_is_named_in_the_error(tmp_path):
+    """GIF (which OpenCV does not decode) is still recognised by its signature, so the error names it."""
+    (tmp_path / "a.gif").write_bytes(b"GIF89a" + bytes(40))
+    with pytest.raises(DecodeError, match="found GIF of 46 bytes"):
+        read_image(tmp_path / "a.gif")

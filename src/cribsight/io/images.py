@@ -27,7 +27,8 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 # the MP4-like catch-all that shares their leading zero bytes
 _MAGIC = [
     (0, b"\xff\xd8\xff", "JPEG"), (0, b"\x89PNG", "PNG"), (0, b"BM", "BMP"), (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"), (0, b"II+\x00", "TIFF"), (0, b"MM\x00+", "TIFF"),  # classic and BigTIFF (0, b"GIF8", "GIF"),
+    (0, b"MM\x00*", "TIFF"), (0, b"II+\x00", "TIFF"), (0, b"MM\x00+", "TIFF"),  # classic and BigTIFF
+    (0, b"GIF8", "GIF"),
     *((0, b"P" + bytes([c]), "PNM") for c in b"1234567"), (0, b"PF\n", "PFM"), (0, b"Pf\n", "PFM"),
     (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (0, b"\xffO\xffQ", "JPEG 2000"),
     (4, b"ftypavif", "AVIF"), (4, b"ftypavis", "AVIF"), (0, b"\x59\xa6\x6a\x95", "Sun raster"),
