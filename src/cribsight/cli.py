@@ -118,12 +118,19 @@ def _check_outputs(inputs: list, out: Path, render_dir: Path | None, names: list
             if dst in given:
                 raise InputError("--render", "a folder where no render replaces an input",
                                  f"{render_dir}: the render of {inp.given} would overwrite {given[dst]}")
+    _make_folder(out.parent)
+    if render_dir is not None:
+        _make_folder(render_dir)
+
+
+def _make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents); an OSError becomes OutputError (one line, exit 2)."""
+    from .errors import OutputError
+
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if render_dir is not None:
-            render_dir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise OutputError(str(e.filename or out), "a folder that can be created", f"{type(e).__name__}: {e.strerror}") from None
+        raise OutputError(str(e.filename or folder), "a folder that can be created", f"{type(e).__name__}: {e.strerror}") from None
 
 
 def render_names(paths: list[Path]) -> list[str]:
@@ -548,8 +555,6 @@ def eval_cmd(
     results, bases, missing = [], [], []
     stopped = None  # the benchmark a Ctrl-C / SIGTERM stopped: the finished ones are still written
     for name in names:
-        if stopped is not None:
-            break
         folder = data or _default_folder(name)
         if not folder.exists():
             hint = ("build it with: cribsight data build configs/data/holdout.yaml --out out/shards/holdout, "
@@ -575,7 +580,7 @@ def eval_cmd(
             base = _run_benchmark(name, folder, base_predict, limit, None) if has_base else None
         except KeyboardInterrupt:
             stopped = name
-            continue
+            break
         except CribsightError as e:
             error_line(f"{name}: {e}")
             missing.append(name)
@@ -634,11 +639,7 @@ def _check_eval_outputs(json_out: Path | None, report: Path | None, export: Path
         if flag != "--json" and path.exists() and not path.is_dir():
             raise OutputError(str(path), "a folder", "an existing file")
         folder = path.parent if flag == "--json" else path
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OutputError(str(e.filename or path), "a folder that can be created",
-                              f"{type(e).__name__}: {e.strerror}") from None
+        _make_folder(folder)
         if not os.access(folder, os.W_OK) or (flag == "--json" and path.exists() and not os.access(path, os.W_OK)):
             raise OutputError(str(path), "a path this user can write", "no write permission")
 
@@ -867,10 +868,11 @@ def export_cmd(
             raise OutputError(str(final.with_suffix(".json")), "a manifest entry of an earlier export (or no file)",
                               "another file, which the export's manifest entry would replace")
     # written under temporary names and renamed at the end: a failing fit or check leaves nothing behind
+    tmp = final.with_name(f".{final.stem}.export-tmp.onnx")
     try:
-        tmp = export_onnx(run, final.with_name(f".{final.stem}.export-tmp.onnx"))
+        export_onnx(run, tmp)
     except OSError as e:  # a folder that cannot be written
-        final.with_name(f".{final.stem}.export-tmp.onnx").unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise OutputError(str(final), "a writable ONNX file path", f"{type(e).__name__}: {e.strerror or e}") from None
     try:
         entry = json.loads(tmp.with_suffix(".json").read_text())
