@@ -130,6 +130,10 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--cribnet-weights", "cribnet_v216.onnx")
     assert proc.returncode == 2 and "found --compare" in proc.stderr
+    proc = run("analyze", str(tmp_path), "--detector-weights", "cribnet.onnx")
+    assert proc.returncode == 2 and "expected a face detector" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--detector-weights", "x.onnx")
+    assert proc.returncode == 2 and "--detector-weights: expected a model run" in proc.stderr
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("model: cribnet\n")
     proc = run("export", str(tmp_path / "run"), "--install", "--install-as", "cribnet_x.onnx")

@@ -237,6 +237,32 @@ def test_opt_in_cribnet_weights(portrait):
             Analyzer(**bad)
 
 
+def test_detector_weights_by_path(portrait, tmp_path):
+    # a detector .onnx outside the weights folder, with its manifest entry beside it, replaces the
+    # full-range detector (the shipped file copied: the same faces); wrong files are typed errors
+    import json
+    import shutil
+
+    from cribsight.errors import WeightsError
+    from cribsight.pipeline import Analyzer
+    from cribsight.runtime import manifest, weight_path
+
+    dst = tmp_path / "det.onnx"
+    shutil.copy(weight_path("face_detection_full_range.onnx"), dst)
+    dst.with_suffix(".json").write_text(json.dumps(manifest()["files"]["face_detection_full_range.onnx"]))
+    default, alt = Analyzer(), Analyzer(detector_weights=dst)
+    assert alt.full.model.name == str(dst) and default.full.model.name == "face_detection_full_range.onnx"
+    f, g = _one_face(default.analyze_image(portrait)), _one_face(alt.analyze_image(portrait))
+    assert f.box == g.box and f.landmarks == g.landmarks
+    with pytest.raises(WeightsError, match="expected a face detector"):
+        Analyzer(detector_weights="cribnet.onnx")
+    with pytest.raises(WeightsError, match="expected its manifest entry"):
+        shutil.copy(dst, tmp_path / "bare.onnx")
+        Analyzer(detector_weights=str(tmp_path / "bare.onnx"))
+    with pytest.raises(InputError, match="detector_weights"):
+        Analyzer(detector_weights=3)
+
+
 def test_blank_image_has_no_face(analyzer):
     res = analyzer.analyze_image(np.full((240, 320, 3), 128, np.uint8))
     assert res.faces == () and res.width == 320 and res.height == 240

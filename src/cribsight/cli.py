@@ -54,6 +54,8 @@ MIRROR_HELP = ("opt-in: when no whole-frame pass finds a face, run them again on
 WEIGHTS_HELP = ("which shipped CribNet weights: cribnet.onnx (the default) or cribnet_v216.onnx (opt-in: 'occluded' "
                 "far less over-reported on infants, but 1 of our 87 turned-away heads comes out all clear; "
                 "MODEL_CARD_cribnet.md)")
+DETECTOR_HELP = ("the full-range face detector: a shipped weight file by name (default face_detection_full_range.onnx) "
+                 "or an .onnx path with its manifest entry (.json) beside it, e.g. tools/finetune_detector.py's")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -274,6 +276,7 @@ def analyze(
     mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
+    detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     every: int = typer.Option(1, min=1, help="of a video, analyse only the frames whose index is a multiple of this "
                                              "(every frame is still decoded; the render holds the analysed ones)"),
 ):
@@ -281,7 +284,7 @@ def analyze(
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
                    verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                    frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
-                   cribnet_weights=cribnet_weights)
+                   cribnet_weights=cribnet_weights, detector_weights=detector_weights)
     s = run_analyze(paths, out, render_dir, an, every=every)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -484,6 +487,7 @@ def eval_cmd(
     mirror_search: Optional[bool] = typer.Option(None, help=MIRROR_HELP),
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
+    detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over the data folder ($CRIBSIGHT_DATA, else ../shared/data) and print the figures."""
     from .errors import CribsightError, InputError
@@ -492,8 +496,9 @@ def eval_cmd(
 
     _check_eval_outputs(json_out, report, export, [p for p in (predictions, *(compare or ())) if p is not None])
     if compare is not None:
-        if cribnet_weights is not None:  # --compare reads two results files: nothing is run
-            error_line("--cribnet-weights: expected a model run, found --compare (results files)")
+        given = [f for f, v in (("--cribnet-weights", cribnet_weights), ("--detector-weights", detector_weights)) if v is not None]
+        if given:  # --compare reads two results files: nothing is run
+            error_line(f"{', '.join(given)}: expected a model run, found --compare (results files)")
             raise typer.Exit(2)
         a, b = (_read_results(p) for p in compare)
         if not any(m is not None for m in _match(a, b)):
@@ -524,7 +529,8 @@ def eval_cmd(
         raise typer.Exit(2)
     ignored = [flag for flag, v in (("--model", model != "cribnet"), ("--verify-face", verify_face), ("--candidate-score", candidate_score),
                                     ("--reject-face", reject_face), ("--frame-candidate", frame_candidate),
-                                    ("--mirror-search", mirror_search), ("--tiles", tiles)) if v is not None and v is not False]
+                                    ("--mirror-search", mirror_search), ("--tiles", tiles),
+                                    ("--detector-weights", detector_weights)) if v is not None and v is not False]
     if predictions is not None and ignored:  # nothing is run: a model option would be silently ignored
         error_line(f"{', '.join(ignored)}: expected a model run, found --predictions (a results file)")
         raise typer.Exit(2)
@@ -546,7 +552,7 @@ def eval_cmd(
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                                                  frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
-                                                 cribnet_weights=cribnet_weights))
+                                                 cribnet_weights=cribnet_weights, detector_weights=detector_weights))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

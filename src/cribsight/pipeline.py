@@ -58,6 +58,9 @@ class AnalyzerConfig:
     # model, "cribnet.onnx"; or the opt-in alternative "cribnet_v216.onnx" (MODEL_CARD_cribnet.md: far
     # fewer false 'occluded' on infants, but 1 of our 87 turned-away heads comes out all clear)
     cribnet_weights: str | None = None
+    # the full-range detector: None = the shipped MediaPipe model; or a manifest name / an .onnx path
+    # with its manifest entry beside it, e.g. tools/finetune_detector.py's fine-tuned detector
+    detector_weights: str | None = None
     # with cribnet: "cribnet" (KDN modes, sigma, visibility), "mesh" (the mesh's points, no sigma or
     # visibility) or "fused" (CribNet's, but the mesh's point where CribNet says hidden; CribNet's
     # sigma and visibility). Measured in MODEL_CARD_cribnet.md: no clear winner, cribnet kept.
@@ -241,12 +244,15 @@ class Analyzer:
             v = getattr(cfg, name)  # scores and probabilities: a number from 0 to 1 (NaN would accept nothing, silently)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1:
                 raise InputError(name, "a number from 0 to 1", repr(v))
+        dw = cfg.detector_weights
+        if dw is not None and not isinstance(dw, (str, os.PathLike)):
+            raise InputError("detector_weights", "None (the shipped detector), a weight file name or an .onnx path", repr(dw))
         th = cfg.threads
         if th is not None and (isinstance(th, bool) or not isinstance(th, (int, np.integer)) or th < 1):
             raise InputError("threads", "None (the default) or a whole number of threads >= 1", repr(th))
         self.config = cfg
         threads = cfg.threads or default_threads()
-        self.full = BlazeFace("face_detection_full_range.onnx", threads, cfg.score_thresh)
+        self.full = BlazeFace(str(dw) if dw is not None else "face_detection_full_range.onnx", threads, cfg.score_thresh)
         self.short = BlazeFace("face_detection_short_range.onnx", threads, cfg.score_thresh)
         self.mesh = FaceMesh("face_landmark.onnx", threads)
         canon = np.load(WEIGHTS_DIR / "canonical_face_468.npy").astype(np.float64)

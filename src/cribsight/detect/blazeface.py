@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..geometry import box_iou
+from ..errors import WeightsError
 from ..runtime import OnnxModel, load_model
 
 
@@ -111,6 +112,9 @@ class BlazeFace:
     def __init__(self, model: str, threads: int | None = None, score_thresh: float | None = None):
         self.model: OnnxModel = load_model(model, threads)
         e = self.model.entry
+        if e.get("kind") != "face_detector" or "anchors" not in e:
+            raise WeightsError(f"{model}: expected a face detector (manifest kind face_detector, with anchors), "
+                               f"found kind {e.get('kind')!r}")
         a = e["anchors"]
         self.size = int(e["input"]["shape"][1])
         self.anchors = ssd_anchors(self.size, a["strides"], a["interpolated_scale_aspect_ratio"], a["anchor_offset"])

@@ -1,0 +1,227 @@
+"""Fine-tune the full-range BlazeFace on faces it already finds, made to run off the frame or shrunk
+to a few pixels (``cribsight.train.detector`` explains the samples and targets). CPU, resumable.
+
+    python tools/finetune_detector.py --out runs/detector_ft --steps 3000      # train (resumes)
+    python tools/finetune_detector.py --out runs/detector_ft --export          # write the ONNX
+
+Sources (the data folder, $CRIBSIGHT_DATA else ../shared/data): UTKFace, the face-mask photos and
+the SyRIP scenes of the data engine's training split (``in_holdout(name, 0.1)`` false - the held-out
+10% is never used), only photos on which the shipped detector finds a face at score >= 0.6, on the photo or, for
+the tight UTKFace crops, on the photo inside a frame twice its size (a photo
+where it finds none may hold a face it misses, which would teach the student to miss it too); SyRIP
+scenes also serve, face or not, as backgrounds for the tiny faces.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cribsight.data.build import in_holdout
+from cribsight.datadir import data_root
+from cribsight.detect.blazeface import BlazeFace
+from cribsight.io.images import read_image
+from cribsight.runtime import weight_path
+from cribsight.train.detector import (N_ANCHORS, Face, Net, flip, jitter_colour, load_teacher, loss_fn,
+                                      sample_cutoff, sample_plain, sample_tiny, save_teacher, targets)
+
+ONNX_NAME = "face_detection_full_range.onnx"
+MIN_TEACHER_SCORE = 0.6
+
+
+def source_paths(split: str) -> dict[str, list[Path]]:
+    root = data_root()
+    want = split == "holdout"
+    pick = lambda ps: sorted(p for p in ps if in_holdout(p, 0.1) == want)  # noqa: E731
+    return {
+        "utkface": pick((root / "utkface").glob("*.jpg")),
+        "facemask": pick([*(root / "facemask" / "with_mask").iterdir(), *(root / "facemask" / "without_mask").iterdir()]),
+        "syrip": pick((root / "syrip" / "images").glob("*.jpg")),
+    }
+
+
+def label(paths: dict[str, list[Path]], cache: Path) -> dict[str, list[Face]]:
+    if cache.exists():
+        return load_teacher(cache)
+    det = BlazeFace(ONNX_NAME, threads=2, score_thresh=MIN_TEACHER_SCORE)
+    out: dict[str, list[Face]] = {}
+    for group in paths.values():
+        for p in group:
+            image = read_image(p)
+            found = det(image)
+            if not found:  # a tight crop (UTKFace): the same detector on the photo inside a 2x frame
+                h, w = image.shape[:2]
+                big = np.zeros((2 * h, 2 * w, 3), np.uint8)
+                big[h // 2:h // 2 + h, w // 2:w // 2 + w] = image
+                shift = np.array([w // 2, h // 2], np.float32)
+                found = [d.__class__(d.box_xyxy - np.tile(shift, 2), d.keypoints_xy - shift, d.score, d.detector)
+                         for d in det(big)]
+            out[str(p)] = [Face(d.box_xyxy, d.keypoints_xy, d.score) for d in found]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    save_teacher(cache, out)
+    return out
+
+
+class Sampler:
+    """Photos are drawn by source (``weights``), so the 8,000 UTKFace crops do not drown the masks;
+    tiny faces go into face-mask photos and SyRIP scenes (a UTKFace crop has no room around its face)."""
+
+    weights = {"facemask": 0.45, "utkface": 0.4, "syrip": 0.15}
+
+    def __init__(self, paths, labels, seed: int):
+        self.rng = np.random.default_rng(seed)
+        self.with_faces: dict[str, list[tuple[np.ndarray, list[Face]]]] = {k: [] for k in paths}
+        self.backgrounds: list[tuple[np.ndarray, list[Face]]] = []
+        for name, group in paths.items():
+            for p in group:
+                faces = labels.get(str(p), [])
+                if faces:
+                    self.with_faces[name].append((read_image(p), faces))
+                if name != "utkface" and (faces or name == "syrip"):
+                    self.backgrounds.append(self.with_faces[name][-1] if faces else (read_image(p), []))
+        self.donors = [(im, [f for f in fs if f.box[3] - f.box[1] >= 24]) for g in self.with_faces.values() for im, fs in g]
+        self.donors = [d for d in self.donors if d[1]]
+        self.groups = [k for k in self.weights if self.with_faces.get(k)]
+        w = np.array([self.weights[k] for k in self.groups])
+        self.p = w / w.sum()
+
+    def counts(self) -> str:
+        return ", ".join(f"{k} {len(v)}" for k, v in self.with_faces.items()) + \
+            f"; donors {len(self.donors)}, backgrounds {len(self.backgrounds)}"
+
+    def one(self, kind: str):
+        r = self.rng
+        if kind == "tiny":
+            bg = self.backgrounds[int(r.integers(len(self.backgrounds)))]
+            donors = [self.donors[int(r.integers(len(self.donors)))] for _ in range(int(r.integers(1, 5)))]
+            img, faces = sample_tiny(r, bg, donors)
+        else:
+            group = self.with_faces[self.groups[int(r.choice(len(self.groups), p=self.p))]]
+            im, fs = group[int(r.integers(len(group)))]
+            img, faces = (sample_cutoff if kind == "cutoff" else sample_plain)(r, im, fs)
+        if r.random() < 0.5:
+            img, faces = flip(img, faces)
+        return jitter_colour(r, img), faces
+
+    def batch(self, n: int, mix=(0.3, 0.35, 0.35)):
+        kinds = self.rng.choice(["plain", "cutoff", "tiny"], size=n, p=list(mix))
+        imgs, pos, reg, scale = [], [], [], []
+        for k in kinds:
+            img, faces = self.one(str(k))
+            t = targets(faces)
+            imgs.append(img)
+            pos.append(t[0]), reg.append(t[1]), scale.append(t[2])
+        x = torch.from_numpy(np.stack(imgs)).float() * (2.0 / 255.0) - 1.0
+        return x, torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(reg)), torch.from_numpy(np.stack(scale))
+
+
+def train(args):
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(2)
+    paths = source_paths("train")
+    labels = label(paths, Path(args.teacher_cache))
+    sampler = Sampler(paths, labels, args.seed)
+    print("photos with a face:", sampler.counts(), flush=True)
+    onnx_path = weight_path(ONNX_NAME)
+    student, teacher = Net(onnx_path), Net(onnx_path).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(student.parameters(), lr=args.lr)
+    step, history = 0, []
+    ck = out / "checkpoint.pt"
+    if ck.exists():
+        state = torch.load(ck, weights_only=False)
+        student.load_state_dict(state["model"]), opt.load_state_dict(state["opt"])
+        step, history = state["step"], state["history"]
+        sampler.rng = np.random.default_rng(args.seed + step)
+        print(f"resumed at step {step}", flush=True)
+    student.train()
+    t0, run = time.time(), []
+    while step < args.steps:
+        lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 if step >= 0.8 * args.steps else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, pos, reg_t, scale = sampler.batch(args.batch)
+        with torch.no_grad():
+            tout = teacher(x)
+        cls, regl = loss_fn(student(x), tout, pos, reg_t, scale)
+        loss = cls + args.reg_weight * regl
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        run.append((float(cls.detach()), float(regl.detach())))
+        if step % 50 == 0 or step == args.steps:
+            c, r = np.mean(run, 0)
+            history.append(dict(step=step, cls=float(c), reg=float(r), lr=lr))
+            print(f"step {step} cls {c:.3f} reg {r:.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
+            run = []
+        if step % 250 == 0 or step == args.steps:
+            tmp = ck.with_suffix(".tmp")
+            torch.save(dict(model=student.state_dict(), opt=opt.state_dict(), step=step, history=history), tmp)
+            tmp.replace(ck)
+            (out / "history.json").write_text(json.dumps(history))
+
+
+def export(args):
+    import onnxruntime as ort
+
+    out = Path(args.out)
+    net = Net(weight_path(ONNX_NAME))
+    net.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
+    net.eval()
+
+    class Export(torch.nn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            reg, logit = self.body(x)
+            return reg.reshape(1, N_ANCHORS, 16), logit.reshape(1, N_ANCHORS, 1)
+
+    dst = out / "face_detection_full_range_ft.onnx"
+    x = torch.rand(1, 192, 192, 3) * 2 - 1
+    torch.onnx.export(Export(net.body), x, str(dst), input_names=["input"], dynamo=False,
+                      output_names=["reshaped_regressor_face_4", "reshaped_classifier_face_4"], opset_version=13)
+    sess = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = Export(net.body)(x)
+    got = sess.run(None, {"input": x.numpy()})
+    diff = max(float(np.abs(a - b.numpy()).max()) for a, b in zip(got, ref))
+    from cribsight.runtime import manifest, sha256_file
+
+    entry = dict(manifest()["files"][ONNX_NAME])
+    hist = torch.load(out / "checkpoint.pt", weights_only=False)["history"]
+    entry.update(sha256=sha256_file(dst), detector_name="blazeface_full_ft",
+                 source=f"{ONNX_NAME} fine-tuned by tools/finetune_detector.py ({hist[-1]['step']} steps)",
+                 license="Apache-2.0 (the MediaPipe model) fine-tuned on research-only data (UTKFace, face-mask photos, "
+                         "SyRIP): research and non-commercial use")
+    for k in ("source_file", "source_sha256"):
+        entry.pop(k, None)
+    dst.with_suffix(".json").write_text(json.dumps(entry, indent=1))
+    print(f"wrote {dst} and its manifest entry; torch vs ONNX Runtime max abs diff {diff:.2e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="runs/detector_ft")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=24)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--reg-weight", type=float, default=5.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher-cache", default="out/detector_teacher.json")
+    ap.add_argument("--export", action="store_true")
+    args = ap.parse_args()
+    export(args) if args.export else train(args)
+
+
+if __name__ == "__main__":
+    main()
