@@ -298,7 +298,9 @@ def test_sigterm_closes_the_rendered_video(tmp_path, portrait, stop):
             w.write(np.roll(small, i, axis=1))
     out = tmp_path / "r.jsonl"
     proc = subprocess.Popen([sys.executable, "-m", "cribsight.cli", "analyze", str(tmp_path / "v.mp4"), "--out", str(out),
-                             "--render", str(tmp_path / "render")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--render", str(tmp_path / "render")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a shell starts background jobs with SIGINT ignored, and the child would inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 5):
         time.sleep(0.2)

@@ -9,8 +9,8 @@ pytest.importorskip("onnx2torch", reason="the detector fine-tune needs onnx2torc
 
 from cribsight.detect.blazeface import BlazeFace  # noqa: E402
 from cribsight.runtime import weight_path  # noqa: E402
-from cribsight.train.detector import (SIZE, Face, Net, flip, loss_fn, match_anchors, sample_cutoff,  # noqa: E402
-                                      sample_tiny, targets)
+from cribsight.train.detector import (SIZE, Face, Net, flip, loss_fn, match_anchors, sample_away,  # noqa: E402
+                                      sample_cutoff, sample_tiny, targets)
 
 DET = "face_detection_full_range.onnx"
 
@@ -77,6 +77,15 @@ def test_tiny_faces_are_tiny_inside_the_photo_and_apart():
             assert b[2] <= bg_box[0] or b[0] >= bg_box[2] or b[3] <= bg_box[1] or b[1] >= bg_box[3]
 
 
+def test_away_samples_hold_no_part_of_the_face():
+    rng = np.random.default_rng(2)
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[100:160, 180:240] = 255  # the face, grown by its size: x 120-300, y 40-220
+    img, faces = sample_away(rng, photo, [_face(180, 100, 240, 160)])
+    assert faces == [] and img.max() == 0  # the largest strip: x 0-120 (or 300-400), all of it dark
+    assert sample_away(rng, photo[60:200, 150:270], [_face(30, 40, 90, 100)]) is None  # no strip 48 px wide
+
+
 def test_flip_swaps_sides():
     f = _face(10, 20, 50, 70)
     f = Face(f.box / SIZE, f.kps / SIZE, 1.0)
@@ -121,3 +130,7 @@ def test_converted_detector_matches_onnx_and_distillation_starts_at_rest():
     cls, _ = loss_fn(out, teacher, pos, torch.zeros(2, lb.shape[1], 16), torch.ones(2, lb.shape[1]))
     (g,) = torch.autograd.grad(cls, out[1])
     assert g[0, 1000] < 0 and g.abs().sum() == pytest.approx(g[0, 1000].abs().item(), rel=1e-3)
+    # an image known to hold no face: every anchor is pulled down, whatever the teacher says
+    cls, _ = loss_fn(out, teacher, zeros, torch.zeros(2, lb.shape[1], 16), torch.ones(2, lb.shape[1]), torch.tensor([0.0, 1.0]))
+    (g,) = torch.autograd.grad(cls, out[1])
+    assert (g[1] > 0).all() and g[0].abs().max() < 1e-5

@@ -160,8 +160,13 @@ def test_unmirror_maps_boxes_and_keypoints_back_with_sides_swapped():
 
 
 def test_mirror_passes_follow_the_frame_passes_and_map_back(analyzer, portrait):
-    from cribsight.pipeline import MIRROR, Analyzer
+    from cribsight.pipeline import EXTRA, MIRROR, Analyzer
 
+    # the default: full, 3 rotations, 2 short-range, the extra detector; then the first six mirrored
+    assert len(list(analyzer.detection_stages(portrait, 0.4))) == 7
+    assert len(list(analyzer.detection_stages(portrait, 0.4, mirror=True))) == 13
+    assert list(analyzer.detection_stages(portrait, 0.4))[6]()[0].detector == "blazeface_full_ft" + EXTRA
+    analyzer = Analyzer(extra_detector=None)
     stages = list(analyzer.detection_stages(portrait, 0.4))
     with_mirror = list(analyzer.detection_stages(portrait, 0.4, mirror=True))
     assert len(with_mirror) == 2 * len(stages) == 12  # full, 3 rotations, 2 short-range; then the same mirrored

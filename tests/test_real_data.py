@@ -132,10 +132,11 @@ def test_frame_candidate_finds_a_close_up_the_detectors_miss(analyzer):
     from cribsight.pipeline import Analyzer
 
     # a masked face cut off by the frame edges: no detector pass boxes it (score >= 0.4)
+    # (the default's extra detector finds it: test_extra_detector_finds_...; here without it)
     img = read_image(shared_path("facemask", "with_mask", "with_mask-0_0_1_copy_6.jpg"))
     h, w = img.shape[:2]
-    assert analyzer.analyze_image(img).faces == ()  # off by default
-    faces = Analyzer(frame_candidate=True).analyze_image(img).faces
+    assert Analyzer(extra_detector=None).analyze_image(img).faces == ()  # off by default
+    faces = Analyzer(frame_candidate=True, extra_detector=None).analyze_image(img).faces
     assert len(faces) == 1 and faces[0].detector == "frame+cribnet" and faces[0].score == 0.0
     x1, y1, x2, y2 = faces[0].box
     assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h and x2 - x1 > 0.5 * w  # the landmarks' box, not the frame's
@@ -147,14 +148,30 @@ def test_mirror_search_finds_a_masked_face_the_frame_passes_miss(analyzer):
 
     # BlazeFace boxes this masked face only on the mirrored frame (found by the 0.99 second stage)
     img = read_image(shared_path("facemask", "with_mask", "with_mask-with_mask344.jpg"))
-    assert analyzer.analyze_image(img).faces == ()  # off by default
-    faces = Analyzer(mirror_search=True).analyze_image(img).faces
+    assert Analyzer(extra_detector=None).analyze_image(img).faces == ()  # off by default
+    faces = Analyzer(mirror_search=True, extra_detector=None).analyze_image(img).faces
     assert len(faces) == 1 and MIRROR in faces[0].detector
     x1, y1, x2, y2 = faces[0].box
     lm = np.asarray(faces[0].landmarks.xy)
     assert x1 < lm[30, 0] < x2 and y1 < lm[30, 1] < y2  # the nose tip inside the box mapped back
     assert lm[36:42, 0].mean() < lm[42:48, 0].mean()  # subject's right eye on the image left: not mirrored
     assert faces[0].parts["mouth"].covered > 0.5
+
+
+@pytest.mark.parametrize("name", ["with_mask-0_0_1_copy_6.jpg", "with_mask-with_mask344.jpg"])
+def test_extra_detector_finds_masked_faces_the_frame_passes_miss(analyzer, name):
+    from cribsight.pipeline import EXTRA, Analyzer
+
+    # a close-up cut off by the frame, and a masked face BlazeFace boxes only mirrored: the shipped
+    # detector finds neither; the fine-tuned one of the default's extra pass does (P(face) >= 0.99)
+    img = read_image(shared_path("facemask", "with_mask", name))
+    assert Analyzer(extra_detector=None).analyze_image(img).faces == ()
+    faces = analyzer.analyze_image(img).faces
+    assert len(faces) == 1 and "blazeface_full_ft" + EXTRA in faces[0].detector
+    x1, y1, x2, y2 = faces[0].box
+    lm = np.asarray(faces[0].landmarks.xy)
+    assert x1 < lm[30, 0] < x2 and y1 < lm[30, 1] < y2  # the nose tip inside its box
+    assert faces[0].parts["mouth"].covered > 0.5 and faces[0].parts["nose"].covered > 0.5
 
 
 def test_aflw2000_so_detection_metrics_by_variant():

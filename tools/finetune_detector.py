@@ -2,7 +2,7 @@
 to a few pixels (``cribsight.train.detector`` explains the samples and targets). CPU, resumable.
 
     python tools/finetune_detector.py --out runs/detector_ft --steps 3000      # train (resumes)
-    python tools/finetune_detector.py --out runs/detector_ft --export          # write the ONNX
+    python tools/finetune_detector.py --out runs/detector_ft --export [--install]  # write (and ship) the ONNX
 
 Sources (the data folder, $CRIBSIGHT_DATA else ../shared/data): UTKFace, the face-mask photos and
 the SyRIP scenes of the data engine's training split (``in_holdout(name, 0.1)`` false - the held-out
@@ -26,8 +26,8 @@ from cribsight.datadir import data_root
 from cribsight.detect.blazeface import BlazeFace
 from cribsight.io.images import read_image
 from cribsight.runtime import weight_path
-from cribsight.train.detector import (N_ANCHORS, Face, Net, flip, jitter_colour, load_teacher, loss_fn,
-                                      sample_cutoff, sample_plain, sample_tiny, save_teacher, targets)
+from cribsight.train.detector import (N_ANCHORS, Face, Net, flip, jitter_colour, load_teacher, loss_fn, sample_away,
+                                      sample_cutoff, sample_plain, sample_tiny, save_teacher, targets, to_input)
 
 ONNX_NAME = "face_detection_full_range.onnx"
 MIN_TEACHER_SCORE = 0.6
@@ -42,6 +42,21 @@ def source_paths(split: str) -> dict[str, list[Path]]:
         "facemask": pick([*(root / "facemask" / "with_mask").iterdir(), *(root / "facemask" / "without_mask").iterdir()]),
         "syrip": pick((root / "syrip" / "images").glob("*.jpg")),
     }
+
+
+def syrip_subframes() -> list[np.ndarray]:
+    """Face-less parts of the training split's SyRIP scenes (tools/frame_false_faces.py's, whose
+    held-out split measures false faces)."""
+    from frame_false_faces import SYRIP, subframes
+
+    ann = json.loads((SYRIP / "annotations.json").read_text())
+    kps = {x["image_id"]: np.asarray(x["keypoints"], float).reshape(-1, 3)[:5] for x in ann["annotations"]}
+    out = []
+    for im in ann["images"]:
+        path = SYRIP / "images" / im["file_name"]
+        if im["id"] in kps and not in_holdout(path, 0.1):
+            out += list(subframes(read_image(path), kps[im["id"]]))
+    return out
 
 
 def label(paths: dict[str, list[Path]], cache: Path) -> dict[str, list[Face]]:
@@ -72,7 +87,7 @@ class Sampler:
 
     weights = {"facemask": 0.45, "utkface": 0.4, "syrip": 0.15}
 
-    def __init__(self, paths, labels, seed: int):
+    def __init__(self, paths, labels, seed: int, with_negatives: bool = False):
         self.rng = np.random.default_rng(seed)
         self.with_faces: dict[str, list[tuple[np.ndarray, list[Face]]]] = {k: [] for k in paths}
         self.backgrounds: list[tuple[np.ndarray, list[Face]]] = []
@@ -85,17 +100,26 @@ class Sampler:
                     self.backgrounds.append(self.with_faces[name][-1] if faces else (read_image(p), []))
         self.donors = [(im, [f for f in fs if f.box[3] - f.box[1] >= 24]) for g in self.with_faces.values() for im, fs in g]
         self.donors = [d for d in self.donors if d[1]]
+        self.away = [(im, fs) for im, fs in self.with_faces.get("facemask", []) if len(fs) == 1]
+        self.subframes = syrip_subframes() if with_negatives else []
         self.groups = [k for k in self.weights if self.with_faces.get(k)]
         w = np.array([self.weights[k] for k in self.groups])
         self.p = w / w.sum()
 
     def counts(self) -> str:
         return ", ".join(f"{k} {len(v)}" for k, v in self.with_faces.items()) + \
-            f"; donors {len(self.donors)}, backgrounds {len(self.backgrounds)}"
+            f"; donors {len(self.donors)}, backgrounds {len(self.backgrounds)}, face-less sub-frames {len(self.subframes)}"
 
     def one(self, kind: str):
         r = self.rng
-        if kind == "tiny":
+        if kind == "negative":
+            out = None
+            if self.subframes and r.random() < 0.5:
+                out = to_input(self.subframes[int(r.integers(len(self.subframes)))], [])
+            while out is None:
+                out = sample_away(r, *self.away[int(r.integers(len(self.away)))])
+            img, faces = out
+        elif kind == "tiny":
             bg = self.backgrounds[int(r.integers(len(self.backgrounds)))]
             donors = [self.donors[int(r.integers(len(self.donors)))] for _ in range(int(r.integers(1, 5)))]
             img, faces = sample_tiny(r, bg, donors)
@@ -107,8 +131,8 @@ class Sampler:
             img, faces = flip(img, faces)
         return jitter_colour(r, img), faces
 
-    def batch(self, n: int, mix=(0.3, 0.35, 0.35)):
-        kinds = self.rng.choice(["plain", "cutoff", "tiny"], size=n, p=list(mix))
+    def batch(self, n: int, mix=(0.3, 0.35, 0.35, 0.0)):
+        kinds = self.rng.choice(["plain", "cutoff", "tiny", "negative"], size=n, p=list(mix))
         imgs, pos, reg, scale = [], [], [], []
         for k in kinds:
             img, faces = self.one(str(k))
@@ -116,17 +140,21 @@ class Sampler:
             imgs.append(img)
             pos.append(t[0]), reg.append(t[1]), scale.append(t[2])
         x = torch.from_numpy(np.stack(imgs)).float() * (2.0 / 255.0) - 1.0
-        return x, torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(reg)), torch.from_numpy(np.stack(scale))
+        neg = torch.from_numpy((kinds == "negative").astype(np.float32))
+        return x, torch.from_numpy(np.stack(pos)), torch.from_numpy(np.stack(reg)), torch.from_numpy(np.stack(scale)), neg
 
 
 def train(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({k: v for k, v in vars(args).items() if k not in ("export", "install")}, indent=1))
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     paths = source_paths("train")
     labels = label(paths, Path(args.teacher_cache))
-    sampler = Sampler(paths, labels, args.seed)
+    sampler = Sampler(paths, labels, args.seed, with_negatives=args.negatives > 0)
+    mix = np.array([0.3, 0.35, 0.35]) * (1 - args.negatives)
+    mix = (*mix, args.negatives)
     print("photos with a face:", sampler.counts(), flush=True)
     onnx_path = weight_path(ONNX_NAME)
     student, teacher = Net(onnx_path), Net(onnx_path).eval()
@@ -147,10 +175,10 @@ def train(args):
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 if step >= 0.8 * args.steps else 1.0)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, pos, reg_t, scale = sampler.batch(args.batch)
+        x, pos, reg_t, scale, neg = sampler.batch(args.batch, mix)
         with torch.no_grad():
             tout = teacher(x)
-        cls, regl = loss_fn(student(x), tout, pos, reg_t, scale)
+        cls, regl = loss_fn(student(x), tout, pos, reg_t, scale, neg)
         loss = cls + args.reg_weight * regl
         opt.zero_grad()
         loss.backward()
@@ -200,13 +228,24 @@ def export(args):
     entry = dict(manifest()["files"][ONNX_NAME])
     hist = torch.load(out / "checkpoint.pt", weights_only=False)["history"]
     entry.update(sha256=sha256_file(dst), detector_name="blazeface_full_ft",
-                 source=f"{ONNX_NAME} fine-tuned by tools/finetune_detector.py ({hist[-1]['step']} steps)",
+                 source=f"{ONNX_NAME} fine-tuned by tools/finetune_detector.py, run {out.as_posix()} ({hist[-1]['step']} steps; "
+                        f"its config.json and history.json are there)", model_card="docs/pretrained.md, 'Fine-tuned detector'",
                  license="Apache-2.0 (the MediaPipe model) fine-tuned on research-only data (UTKFace, face-mask photos, "
                          "SyRIP): research and non-commercial use")
     for k in ("source_file", "source_sha256"):
         entry.pop(k, None)
     dst.with_suffix(".json").write_text(json.dumps(entry, indent=1))
     print(f"wrote {dst} and its manifest entry; torch vs ONNX Runtime max abs diff {diff:.2e}")
+    if args.install:  # ship it: the file beside the others and its entry in weights/manifest.json
+        import shutil
+
+        from cribsight.runtime import WEIGHTS_DIR
+
+        shutil.copy(dst, WEIGHTS_DIR / dst.name)
+        m = manifest()
+        m["files"][dst.name] = entry
+        (WEIGHTS_DIR / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
+        print(f"installed {WEIGHTS_DIR / dst.name}")
 
 
 def main():
@@ -217,8 +256,10 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--reg-weight", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--negatives", type=float, default=0.0, help="share of face-free samples (target 0 everywhere)")
     ap.add_argument("--teacher-cache", default="out/detector_teacher.json")
-    ap.add_argument("--export", action="store_true")
+    ap.add_argument("--export", action="store_true", help="write the run's ONNX and its manifest entry")
+    ap.add_argument("--install", action="store_true", help="with --export: also ship it in src/cribsight/weights")
     args = ap.parse_args()
     export(args) if args.export else train(args)
 

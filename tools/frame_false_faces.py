@@ -6,6 +6,7 @@ the opt-in frame candidate (on unless ``--no-frame``) and for the detector passe
 
     python tools/frame_false_faces.py [--model runs/cribnet_ft/cribnet.onnx] [--verify-face 0.9] [--split holdout]
                                       [--tiles 3] [--no-frame] [--mirror-search on|off]
+                                      [--detector-weights D.onnx] [--extra-detector auto|off|D.onnx] [--extra-strict on|off]
 
 ``--split``: scenes of the data engine's held-out 10% of SyRIP (never used for training negatives)
 or of its training split. ``--model``: a CribNet ONNX with its manifest JSON beside it (default:
@@ -47,8 +48,12 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, default=None, help="the Analyzer's tiles (default: its default)")
     ap.add_argument("--no-frame", action="store_true", help="without the frame candidate")
     ap.add_argument("--mirror-search", choices=("on", "off"), default=None, help="the Analyzer's mirror search (default: its default)")
+    ap.add_argument("--detector-weights", default=None, help="the Analyzer's full-range detector (default: the shipped one)")
+    ap.add_argument("--extra-detector", default="auto", help="the Analyzer's extra detector pass: auto (its default), off, or a file")
+    ap.add_argument("--extra-strict", choices=("on", "off"), default="on", help="its detections kept only at P(face) >= tile_verify")
     a = ap.parse_args()
-    opts = {"frame_candidate": not a.no_frame}
+    opts = {"frame_candidate": not a.no_frame, "detector_weights": a.detector_weights,
+            "extra_detector": None if a.extra_detector == "off" else a.extra_detector, "extra_strict": a.extra_strict == "on"}
     if a.mirror_search is not None:
         opts["mirror_search"] = a.mirror_search == "on"
     if a.tiles is not None:
@@ -72,7 +77,7 @@ def main() -> None:
             for f in an.analyze_image(s).faces:
                 frame += f.detector.startswith(FRAME)
                 det += not f.detector.startswith(FRAME)
-    print(f"model {a.model or 'shipped'}, verify_face {an.config.verify_face}, tiles {an.config.tiles}, "
+    print(f"model {a.model or 'shipped'}, detector {a.detector_weights or 'shipped'}, extra detector {a.extra_detector} (strict {a.extra_strict}), verify_face {an.config.verify_face}, tiles {an.config.tiles}, "
           f"mirror search {an.config.mirror_search}, {a.split} split: "
           f"{n} face-less sub-frames; false faces from the frame candidate {frame}, from the detector passes {det}")
 

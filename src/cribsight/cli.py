@@ -27,6 +27,8 @@ def _analyzer(rotations: str | None = None, **options):
     from .pipeline import Analyzer
 
     opts = {k: v for k, v in options.items() if v is not None}
+    if str(opts.get("extra_detector", "")).lower() in ("off", "none"):
+        opts["extra_detector"] = None  # the extra pass switched off
     try:
         if rotations is not None:
             try:
@@ -56,6 +58,9 @@ WEIGHTS_HELP = ("which shipped CribNet weights: cribnet.onnx (the default) or cr
                 "MODEL_CARD_cribnet.md)")
 DETECTOR_HELP = ("the full-range face detector: a shipped weight file by name (default face_detection_full_range.onnx) "
                  "or an .onnx path with its manifest entry (.json) beside it, e.g. tools/finetune_detector.py's")
+EXTRA_HELP = ("extra pass: when no whole-frame pass finds a face, a second detector on the frame - by default (auto) the "
+              "shipped fine-tuned one, face_detection_full_range_ft.onnx, with CribNet's second stage; 'off'; or a weight file "
+              "by name or an .onnx path with its manifest entry beside it; its detections are kept only at P(face) >= 0.99")
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -277,6 +282,8 @@ def analyze(
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
     detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
+    extra_detector: Optional[str] = typer.Option(None, help=EXTRA_HELP),
+    extra_strict: Optional[bool] = typer.Option(None, help="keep the extra detector's detections only at P(face) >= 0.99 (default on; off: like any other detection)"),
     every: int = typer.Option(1, min=1, help="of a video, analyse only the frames whose index is a multiple of this "
                                              "(every frame is still decoded; the render holds the analysed ones)"),
 ):
@@ -284,7 +291,8 @@ def analyze(
     an = _analyzer(rotations, score_thresh=score_thresh, presence_thresh=presence_thresh, threads=threads,
                    verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                    frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
-                   cribnet_weights=cribnet_weights, detector_weights=detector_weights)
+                   cribnet_weights=cribnet_weights, detector_weights=detector_weights,
+                   extra_detector=extra_detector, extra_strict=extra_strict)
     s = run_analyze(paths, out, render_dir, an, every=every)
     console.print(_summary_table(s))
     if s["failed"]:
@@ -488,6 +496,8 @@ def eval_cmd(
     tiles: Optional[int] = typer.Option(None, help=TILES_HELP),
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
     detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
+    extra_detector: Optional[str] = typer.Option(None, help=EXTRA_HELP),
+    extra_strict: Optional[bool] = typer.Option(None, help="keep the extra detector's detections only at P(face) >= 0.99 (default on; off: like any other detection)"),
 ):
     """Score a model (or given predictions) on benchmarks over the data folder ($CRIBSIGHT_DATA, else ../shared/data) and print the figures."""
     from .errors import CribsightError, InputError
@@ -496,7 +506,8 @@ def eval_cmd(
 
     _check_eval_outputs(json_out, report, export, [p for p in (predictions, *(compare or ())) if p is not None])
     if compare is not None:
-        given = [f for f, v in (("--cribnet-weights", cribnet_weights), ("--detector-weights", detector_weights)) if v is not None]
+        given = [f for f, v in (("--cribnet-weights", cribnet_weights), ("--detector-weights", detector_weights),
+                                ("--extra-detector", extra_detector)) if v is not None]
         if given:  # --compare reads two results files: nothing is run
             error_line(f"{', '.join(given)}: expected a model run, found --compare (results files)")
             raise typer.Exit(2)
@@ -530,7 +541,8 @@ def eval_cmd(
     ignored = [flag for flag, v in (("--model", model != "cribnet"), ("--verify-face", verify_face), ("--candidate-score", candidate_score),
                                     ("--reject-face", reject_face), ("--frame-candidate", frame_candidate),
                                     ("--mirror-search", mirror_search), ("--tiles", tiles),
-                                    ("--detector-weights", detector_weights)) if v is not None and v is not False]
+                                    ("--detector-weights", detector_weights), ("--extra-detector", extra_detector),
+                                    ("--extra-strict", extra_strict)) if v is not None and v is not False]
     if predictions is not None and ignored:  # nothing is run: a model option would be silently ignored
         error_line(f"{', '.join(ignored)}: expected a model run, found --predictions (a results file)")
         raise typer.Exit(2)
@@ -552,7 +564,8 @@ def eval_cmd(
         predict = B.analyzer_predictor(_analyzer(model="auto" if model == "cribnet" else model,
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                                                  frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
-                                                 cribnet_weights=cribnet_weights, detector_weights=detector_weights))
+                                                 cribnet_weights=cribnet_weights, detector_weights=detector_weights,
+                   extra_detector=extra_detector, extra_strict=extra_strict))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

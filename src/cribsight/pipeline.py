@@ -61,6 +61,14 @@ class AnalyzerConfig:
     # the full-range detector: None = the shipped MediaPipe model; or a manifest name / an .onnx path
     # with its manifest entry beside it, e.g. tools/finetune_detector.py's fine-tuned detector
     detector_weights: str | None = None
+    # extra pass (second stage): when no whole-frame pass yields a face, a second full-range detector
+    # on the frame upright, before the mirror search, tiles and the frame candidate. "auto" (the
+    # default): the shipped fine-tuned detector (face_detection_full_range_ft.onnx, docs/pretrained.md:
+    # masked close-ups that run off the frame, small faces) whenever CribNet's second stage is on,
+    # else none; None: off; or a manifest name / an .onnx path with its entry beside it. Its
+    # detections are kept only at P(face) >= ``tile_verify`` (``extra_strict``), or else like any other.
+    extra_detector: str | None = "auto"
+    extra_strict: bool = True
     # with cribnet: "cribnet" (KDN modes, sigma, visibility), "mesh" (the mesh's points, no sigma or
     # visibility) or "fused" (CribNet's, but the mesh's point where CribNet says hidden; CribNet's
     # sigma and visibility). Measured in MODEL_CARD_cribnet.md: no clear winner, cribnet kept.
@@ -102,7 +110,7 @@ class AnalyzerConfig:
     def second_stage_keeps(self, first: bool, face_p: float, strict: bool = False) -> bool:
         """With the second stage on: a first-stage face is kept unless P(face) < ``reject_face``; a
         doubtful detection only when P(face) >= ``verify_face``; a detection of an extra pass (a tile,
-        the mirrored frame: ``strict``) only when P(face) >= ``tile_verify``, first stage or not."""
+        the mirrored frame, the extra detector with ``extra_strict``: ``strict``) only when P(face) >= ``tile_verify``, first stage or not."""
         return face_p >= (self.tile_verify if strict else self.reject_face if first else self.verify_face)
 
 
@@ -137,6 +145,8 @@ def _unrotate_points(pts: np.ndarray, deg: int, w: int, h: int) -> np.ndarray:
 FRAME = "frame"  # detector name of the frame candidate
 TILE = "_tile"  # suffix of the detector name of a tile's detection
 MIRROR = "_mirror"  # suffix of the detector name of a detection found on the mirrored frame
+EXTRA = "_extra"  # suffix of the detector name of the extra detector's detections
+EXTRA_DETECTOR = "face_detection_full_range_ft.onnx"  # the extra pass's detector by default
 # BlazeFace keypoints: the subject's right eye, left eye, nose, mouth, right ear, left ear. On the
 # mirrored frame the subject's sides swap, so mapping a detection back swaps them again.
 _KEYPOINT_FLIP = [1, 0, 2, 3, 5, 4]
@@ -237,22 +247,24 @@ class Analyzer:
         t = cfg.tiles
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not (t == 0 or 3 <= t <= 8):
             raise InputError("tiles", "0 (off) or a grid size from 3 to 8 (neighbouring tiles overlap)", repr(t))
-        for name in ("frame_candidate", "mirror_search", "crop_fallback", "refine"):
+        for name in ("frame_candidate", "mirror_search", "crop_fallback", "refine", "extra_strict"):
             if not isinstance(getattr(cfg, name), bool):
                 raise InputError(name, "True or False", repr(getattr(cfg, name)))
         for name in ("score_thresh", "presence_thresh", "candidate_score", "verify_face", "reject_face", "tile_verify"):
             v = getattr(cfg, name)  # scores and probabilities: a number from 0 to 1 (NaN would accept nothing, silently)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not 0 <= v <= 1:
                 raise InputError(name, "a number from 0 to 1", repr(v))
-        dw = cfg.detector_weights
-        if dw is not None and not isinstance(dw, (str, os.PathLike)):
-            raise InputError("detector_weights", "None (the shipped detector), a weight file name or an .onnx path", repr(dw))
+        for name in ("detector_weights", "extra_detector"):
+            dw = getattr(cfg, name)
+            if dw is not None and not isinstance(dw, (str, os.PathLike)):
+                raise InputError(name, "None (the default), a weight file name or an .onnx path", repr(dw))
         th = cfg.threads
         if th is not None and (isinstance(th, bool) or not isinstance(th, (int, np.integer)) or th < 1):
             raise InputError("threads", "None (the default) or a whole number of threads >= 1", repr(th))
         self.config = cfg
         threads = cfg.threads or default_threads()
-        self.full = BlazeFace(str(dw) if dw is not None else "face_detection_full_range.onnx", threads, cfg.score_thresh)
+        self.full = BlazeFace(str(cfg.detector_weights or "face_detection_full_range.onnx"), threads, cfg.score_thresh)
+        self.extra = None  # set below, once the second stage is known
         self.short = BlazeFace("face_detection_short_range.onnx", threads, cfg.score_thresh)
         self.mesh = FaceMesh("face_landmark.onnx", threads)
         canon = np.load(WEIGHTS_DIR / "canonical_face_468.npy").astype(np.float64)
@@ -285,8 +297,13 @@ class Analyzer:
             from .analyze.cribnet import CribNet
 
             self.cribnet = CribNet(weights, threads)
-        if (cfg.tiles or cfg.frame_candidate or cfg.mirror_search) and not self._second_stage():
-            raise InputError("tiles / frame_candidate / mirror_search", "CribNet's second stage (model cribnet, verify_face > 0): "
+        extra = cfg.extra_detector
+        if extra == "auto":
+            extra = EXTRA_DETECTOR if self._second_stage() else None
+        if extra is not None:
+            self.extra = BlazeFace(str(extra), threads, cfg.score_thresh)
+        if (cfg.tiles or cfg.frame_candidate or cfg.mirror_search or extra is not None) and not self._second_stage():
+            raise InputError("tiles / frame_candidate / mirror_search / extra_detector", "CribNet's second stage (model cribnet, verify_face > 0): "
                              "their candidates are only trusted with its P(face)",
                              f"model={cfg.model!r}, verify_face={cfg.verify_face}")
 
@@ -311,6 +328,8 @@ class Analyzer:
         half-size sub-frames; with ``frame``, last, the frame's centre square as a candidate of
         score 0 (``frame_detection``)."""
         yield from self._whole_frame_passes(image, score)
+        if self.extra is not None and self._second_stage():
+            yield lambda: [dataclasses.replace(d, detector=f"{d.detector}{EXTRA}") for d in self.extra(image, score)]
         if mirror:
             w = image.shape[1]
             for stage in self._whole_frame_passes(np.ascontiguousarray(image[:, ::-1]), score):
@@ -446,8 +465,8 @@ class Analyzer:
         self.times.landmarks += (t1 - t0) * 1e3
         first = self.config.first_stage(det.score, mesh.presence)
         second = self._second_stage()  # CribNet with a face output, and verify_face > 0
-        # detections of the extra passes (tiles, the mirrored frame) face the stricter rule
-        strict = det.detector.endswith((TILE, MIRROR))
+        # detections of the extra passes (tiles, the mirrored frame, the extra detector) face the stricter rule
+        strict = det.detector.endswith((TILE, MIRROR)) or (self.config.extra_strict and det.detector.endswith(EXTRA))
         c = None
         if self.cribnet is not None and (first or second):
             # the second stage decides on P(face) inside the call, before the decoding it would waste

@@ -7,7 +7,9 @@ samples are made from faces the detector already finds, whose boxes and keypoint
 * ``plain``: the photo letterboxed as the runtime does, with a random crop around it;
 * ``cutoff``: a window smaller than the face (0.6-1.1 of its size) placed around it, so the face
   runs off the frame; the box and keypoints keep their true place outside the window;
-* ``tiny``: 1-4 faces shrunk to 5-16 input pixels tall, feathered into another photo.
+* ``tiny``: 1-4 faces shrunk to 5-16 input pixels tall, feathered into another photo;
+* ``negative``: a face-free part of a scene (a SyRIP scene beside the labelled head, or a photo
+  beside its only known face), where every anchor's target is 0.
 
 The targets distil the original detector and add the known faces (no hand labels): an anchor's face
 probability is ``max(teacher's probability on the same input, 1 if the anchor is matched to a known
@@ -154,6 +156,20 @@ def sample_tiny(rng: np.random.Generator, background: tuple[np.ndarray, list[Fac
     return canvas.round().clip(0, 255).astype(np.uint8), [*bg_faces, *placed]
 
 
+def sample_away(rng: np.random.Generator, image: np.ndarray, faces: list[Face]):
+    """A face-free part of a photo with one known face: the largest strip left of, right of, above
+    or below the face box grown by its size on every side, letterboxed; None when none is 48 px."""
+    h, w = image.shape[:2]
+    b = faces[0].box
+    g = max(b[2] - b[0], b[3] - b[1])
+    x0, y0, x1, y1 = (int(v) for v in np.clip([b[0] - g, b[1] - g, b[2] + g, b[3] + g], 0, [w, h, w, h]))
+    strips = [s for s in (image[:, :x0], image[:, x1:], image[:y0], image[y1:]) if min(s.shape[:2]) >= 48]
+    if not strips:
+        return None
+    s = max(strips, key=lambda s: s.shape[0] * s.shape[1])
+    return to_input(np.ascontiguousarray(s), [])
+
+
 def flip(image: np.ndarray, faces: list[Face]):
     out = []
     for f in faces:
@@ -211,7 +227,7 @@ class Net(torch.nn.Module):
         return reg.reshape(b, N_ANCHORS, 16), logit.reshape(b, N_ANCHORS)
 
 
-def loss_fn(student, teacher_out, pos, reg_t, scale):
+def loss_fn(student, teacher_out, pos, reg_t, scale, negative=None):
     """(classification, regression) loss of the student's (regressors, logits) against the frozen
     teacher's on the same input and the known faces' targets (``targets``, batched).
 
@@ -219,10 +235,13 @@ def loss_fn(student, teacher_out, pos, reg_t, scale):
     10x, summed over anchors, averaged over images - where nothing was added its gradient is zero
     for a student equal to the teacher. Regression: smooth L1 of the 16 values divided by the face
     size (keypoints at half weight) on known-face anchors (their targets) and on anchors the teacher
-    is sure of (p > 0.5, its own values)."""
+    is sure of (p > 0.5, its own values). ``negative`` (B,): images known to hold no face, whose
+    every anchor's target is 0 whatever the teacher says (its false faces are not distilled)."""
     s_reg, s_logit = student
     t_reg, t_logit = teacher_out
     t_prob = torch.sigmoid(t_logit)
+    if negative is not None:
+        t_prob = t_prob * (1.0 - negative[:, None])
     target = torch.maximum(t_prob, pos)
     w = 1.0 + 9.0 * pos
     cls = (torch.nn.functional.binary_cross_entropy_with_logits(s_logit, target, reduction="none") * w).sum() / s_logit.shape[0]
