@@ -130,6 +130,10 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "cribnet_weights" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--cribnet-weights", "cribnet_v216.onnx")
     assert proc.returncode == 2 and "found --compare" in proc.stderr
+    proc = run("analyze", str(tmp_path), "--extra-detector", "cribnet.onnx")
+    assert proc.returncode == 2 and "expected a face detector" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("eval", "syrip", "--model", "pretrained", "--extra-detector", "face_detection_full_range_ft.onnx")
+    assert proc.returncode == 2 and "second stage" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("analyze", str(tmp_path), "--detector-weights", "cribnet.onnx")
     assert proc.returncode == 2 and "expected a face detector" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--detector-weights", "x.onnx")

@@ -268,6 +268,26 @@ def test_detector_weights_by_path(portrait, tmp_path):
         Analyzer(detector_weights=3)
 
 
+def test_extra_detector_defaults_and_errors():
+    from cribsight.pipeline import EXTRA_DETECTOR, Analyzer
+
+    assert Analyzer().extra is not None and Analyzer().extra.name == "blazeface_full_ft"  # auto, with CribNet
+    assert Analyzer().config.extra_strict is True
+    assert Analyzer(model="pretrained").extra is None  # auto: no second stage, no extra pass
+    assert Analyzer(verify_face=0).extra is None
+    assert Analyzer(extra_detector=None).extra is None
+    from cribsight.cli import _analyzer  # the CLI's --extra-detector off / OFF / none
+
+    assert all(_analyzer(extra_detector=v).extra is None for v in ("off", "OFF", "none"))
+    assert _analyzer(extra_detector=None).extra is not None  # option not given: the default
+    with pytest.raises(InputError, match="second stage"):  # asked for by name, it needs CribNet's P(face)
+        Analyzer(model="pretrained", extra_detector=EXTRA_DETECTOR)
+    with pytest.raises(InputError, match="extra_detector"):
+        Analyzer(extra_detector=1.5)
+    with pytest.raises(InputError, match="extra_strict"):
+        Analyzer(extra_strict="yes")
+
+
 def test_blank_image_has_no_face(analyzer):
     res = analyzer.analyze_image(np.full((240, 320, 3), 128, np.uint8))
     assert res.faces == () and res.width == 320 and res.height == 240
