@@ -138,6 +138,8 @@ def test_eval_rejects_unknown_benchmark_and_missing_data(tmp_path):
     assert proc.returncode == 2 and "expected a face detector" in proc.stderr and "Traceback" not in proc.stderr
     proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--detector-weights", "x.onnx")
     assert proc.returncode == 2 and "--detector-weights: expected a model run" in proc.stderr
+    proc = run("eval", "syrip", "--predictions", str(tmp_path / "p.jsonl"), "--no-extra-strict")
+    assert proc.returncode == 2 and "--no-extra-strict: expected a model run" in proc.stderr
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.yaml").write_text("model: cribnet\n")
     proc = run("export", str(tmp_path / "run"), "--install", "--install-as", "cribnet_x.onnx")

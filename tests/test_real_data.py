@@ -158,12 +158,14 @@ def test_mirror_search_finds_a_masked_face_the_frame_passes_miss(analyzer):
     assert faces[0].parts["mouth"].covered > 0.5
 
 
-@pytest.mark.parametrize("name", ["with_mask-0_0_1_copy_6.jpg", "with_mask-with_mask344.jpg"])
+@pytest.mark.parametrize("name", ["with_mask-0_0_1_copy_6.jpg", "with_mask-152.jpg", "with_mask-with_mask511.jpg"])
 def test_extra_detector_finds_masked_faces_the_frame_passes_miss(analyzer, name):
     from cribsight.pipeline import EXTRA, Analyzer
 
-    # a close-up cut off by the frame, and a masked face BlazeFace boxes only mirrored: the shipped
-    # detector finds neither; the fine-tuned one of the default's extra pass does (P(face) >= 0.99)
+    # masked faces the shipped detector's passes miss (a close-up cut off by the frame; two small
+    # photos of the data engine's held-out split), none of them a training sample of the fine-tune
+    # (the first is in the training split but the original detector boxes nothing there); the
+    # fine-tuned detector of the default's extra pass finds them (P(face) >= 0.99)
     img = read_image(shared_path("facemask", "with_mask", name))
     assert Analyzer(extra_detector=None).analyze_image(img).faces == ()
     faces = analyzer.analyze_image(img).faces

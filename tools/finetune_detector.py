@@ -152,6 +152,12 @@ def train(args):
     torch.set_num_threads(2)
     paths = source_paths("train")
     labels = label(paths, Path(args.teacher_cache))
+    if args.exclude:  # e.g. the photos an evaluation counts as misses: kept out of every kind of sample
+        rows = json.loads(Path(args.exclude).read_text())
+        names = {r["name"] if isinstance(r, dict) else str(r) for r in rows}
+        before = sum(map(len, paths.values()))
+        paths = {k: [p for p in v if p.name not in names] for k, v in paths.items()}
+        print(f"excluded {before - sum(map(len, paths.values()))} photos named in {args.exclude}", flush=True)
     sampler = Sampler(paths, labels, args.seed, with_negatives=args.negatives > 0)
     mix = np.array([0.3, 0.35, 0.35]) * (1 - args.negatives)
     mix = (*mix, args.negatives)
@@ -258,6 +264,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--negatives", type=float, default=0.0, help="share of face-free samples (target 0 everywhere)")
     ap.add_argument("--teacher-cache", default="out/detector_teacher.json")
+    ap.add_argument("--exclude", default=None, help="JSON list of photo names (or objects with 'name') left out of training")
     ap.add_argument("--export", action="store_true", help="write the run's ONNX and its manifest entry")
     ap.add_argument("--install", action="store_true", help="with --export: also ship it in src/cribsight/weights")
     args = ap.parse_args()

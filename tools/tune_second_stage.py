@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cribsight.datadir import data_root
+from cribsight.pipeline import EXTRA, MIRROR, TILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = data_root()  # $CRIBSIGHT_DATA, else ../shared/data
@@ -43,7 +44,8 @@ def records(analyzer, path: Path) -> list[list[dict]]:
             lm68 = mesh.points_xy.astype(np.float64)[list(schema.MESH468_TO_IBUG68)]
             c = analyzer.cribnet(image, lm68)
             dets.append({"box": [float(v) for v in d.box_xyxy], "score": float(d.score), "presence": float(mesh.presence),
-                         "face_p": c.face_p, "covered": max(c.covered["nose"][0], c.covered["mouth"][0])})
+                         "face_p": c.face_p, "covered": max(c.covered["nose"][0], c.covered["mouth"][0]),
+                         "detector": d.detector})
         out.append(dets)
     return out
 
@@ -59,7 +61,10 @@ def accepted(passes: list[list[dict]], cfg) -> list[dict]:
             if d["score"] < floor:
                 continue
             first = cfg.first_stage(d["score"], d["presence"])
-            if cfg.second_stage_keeps(first, d["face_p"]) if second else first:
+            # the extra passes' stricter bar, as Analyzer._face applies it
+            name = d.get("detector", "")
+            strict = name.endswith((TILE, MIRROR)) or (cfg.extra_strict and name.endswith(EXTRA))
+            if cfg.second_stage_keeps(first, d["face_p"], strict) if second else first:
                 faces.append(d)
         if faces:
             return faces

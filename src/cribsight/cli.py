@@ -507,7 +507,7 @@ def eval_cmd(
     _check_eval_outputs(json_out, report, export, [p for p in (predictions, *(compare or ())) if p is not None])
     if compare is not None:
         given = [f for f, v in (("--cribnet-weights", cribnet_weights), ("--detector-weights", detector_weights),
-                                ("--extra-detector", extra_detector)) if v is not None]
+                                ("--extra-detector", extra_detector), ("--extra-strict", extra_strict)) if v is not None]
         if given:  # --compare reads two results files: nothing is run
             error_line(f"{', '.join(given)}: expected a model run, found --compare (results files)")
             raise typer.Exit(2)
@@ -541,8 +541,10 @@ def eval_cmd(
     ignored = [flag for flag, v in (("--model", model != "cribnet"), ("--verify-face", verify_face), ("--candidate-score", candidate_score),
                                     ("--reject-face", reject_face), ("--frame-candidate", frame_candidate),
                                     ("--mirror-search", mirror_search), ("--tiles", tiles),
-                                    ("--detector-weights", detector_weights), ("--extra-detector", extra_detector),
-                                    ("--extra-strict", extra_strict)) if v is not None and v is not False]
+                                    ("--detector-weights", detector_weights), ("--extra-detector", extra_detector))
+               if v is not None and v is not False]
+    if extra_strict is not None:  # given either way (--no-extra-strict is the non-default one)
+        ignored.append("--extra-strict" if extra_strict else "--no-extra-strict")
     if predictions is not None and ignored:  # nothing is run: a model option would be silently ignored
         error_line(f"{', '.join(ignored)}: expected a model run, found --predictions (a results file)")
         raise typer.Exit(2)

@@ -14,7 +14,9 @@ All ONNX Runtime (see weights/manifest.json):
 4. With CribNet (the default): the network on a crop around the mesh's 68 points gives landmarks
    with sigma and visibility, parts, eyes and the occluder mask; its face output is the second
    stage that keeps doubtful detections (down to ``candidate_score``, or rejected by the mesh) it
-   is sure are faces, e.g. masked faces (see ``Analyzer._face``). Opt-in (``frame_candidate``, for
+   is sure are faces, e.g. masked faces (see ``Analyzer._face``). With the second stage, by default
+   (``extra_detector``): when no whole-frame pass yields a face, the fine-tuned full-range detector
+   on the frame, its detections kept at P(face) >= ``tile_verify``. Opt-in (``frame_candidate``, for
    close-up cameras): when no pass yields a face, the frame's centre square is a last candidate;
    (``tiles``, for small faces) a grid of half-size sub-frames before it. ``mirror_search`` (with
    the second stage): the whole-frame passes again on the mirrored frame, before those.

@@ -189,11 +189,15 @@ def jitter_colour(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 
 def targets(faces: list[Face]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-anchor known-face mask (N,), regression targets (N, 16) and their scale (N,) (the face
-    size in input pixels, so a 5 px face's error counts as much as a 100 px face's)."""
+    size in input pixels, so a 5 px face's error counts as much as a 100 px face's). A face whose
+    centre lies outside the input gets no anchor (the nearest would be a border anchor)."""
     pos = np.zeros(N_ANCHORS, np.float32)
     reg = np.zeros((N_ANCHORS, 16), np.float32)
     scale = np.ones(N_ANCHORS, np.float32)
     for f in sorted(faces, key=lambda f: -(f.box[2] - f.box[0])):  # small faces win shared anchors
+        c = (f.box[:2] + f.box[2:]) / 2
+        if not (0 <= c[0] <= 1 and 0 <= c[1] <= 1):  # a face whose centre is outside the input (another
+            continue                                  # face of the photo, cropped away): no anchor of its own
         idx = match_anchors(f.box)
         pos[idx] = 1.0
         reg[idx] = encode(f.box, f.kps, idx)
