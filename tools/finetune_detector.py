@@ -28,6 +28,7 @@ from cribsight.io.images import read_image
 from cribsight.runtime import weight_path
 from cribsight.train.detector import (N_ANCHORS, Face, Net, flip, jitter_colour, load_teacher, loss_fn, sample_away,
                                       sample_cutoff, sample_plain, sample_tiny, save_teacher, targets, to_input)
+from cribsight.train.trainer import _atomic
 
 ONNX_NAME = "face_detection_full_range.onnx"
 MIN_TEACHER_SCORE = 0.6
@@ -47,16 +48,9 @@ def source_paths(split: str) -> dict[str, list[Path]]:
 def syrip_subframes() -> list[np.ndarray]:
     """Face-less parts of the training split's SyRIP scenes (tools/frame_false_faces.py's, whose
     held-out split measures false faces)."""
-    from frame_false_faces import SYRIP, subframes
+    from frame_false_faces import split_subframes
 
-    ann = json.loads((SYRIP / "annotations.json").read_text())
-    kps = {x["image_id"]: np.asarray(x["keypoints"], float).reshape(-1, 3)[:5] for x in ann["annotations"]}
-    out = []
-    for im in ann["images"]:
-        path = SYRIP / "images" / im["file_name"]
-        if im["id"] in kps and not in_holdout(path, 0.1):
-            out += list(subframes(read_image(path), kps[im["id"]]))
-    return out
+    return list(split_subframes("train"))
 
 
 def label(paths: dict[str, list[Path]], cache: Path) -> dict[str, list[Face]]:
@@ -197,10 +191,9 @@ def train(args):
             print(f"step {step} cls {c:.3f} reg {r:.4f} lr {lr:.2e} {time.time() - t0:.0f}s", flush=True)
             run = []
         if step % 250 == 0 or step == args.steps:
-            tmp = ck.with_suffix(".tmp")
-            torch.save(dict(model=student.state_dict(), opt=opt.state_dict(), step=step, history=history), tmp)
-            tmp.replace(ck)
-            (out / "history.json").write_text(json.dumps(history))
+            state = dict(model=student.state_dict(), opt=opt.state_dict(), step=step, history=history)
+            _atomic(ck, lambda tmp: torch.save(state, tmp))
+            _atomic(out / "history.json", lambda tmp: tmp.write_text(json.dumps(history)))
 
 
 def export(args):
@@ -208,7 +201,8 @@ def export(args):
 
     out = Path(args.out)
     net = Net(weight_path(ONNX_NAME))
-    net.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    net.load_state_dict(state["model"])
     net.eval()
 
     class Export(torch.nn.Module):
@@ -232,7 +226,7 @@ def export(args):
     from cribsight.runtime import manifest, sha256_file
 
     entry = dict(manifest()["files"][ONNX_NAME])
-    hist = torch.load(out / "checkpoint.pt", weights_only=False)["history"]
+    hist = state["history"]
     entry.update(sha256=sha256_file(dst), detector_name="blazeface_full_ft",
                  source=f"{ONNX_NAME} fine-tuned by tools/finetune_detector.py, run {out.as_posix()} ({hist[-1]['step']} steps; "
                         f"its config.json and history.json are there)", model_card="docs/pretrained.md, 'Fine-tuned detector'",

@@ -40,6 +40,16 @@ def subframes(image: np.ndarray, face5: np.ndarray, margin: float = 0.6):
             yield np.ascontiguousarray(s)
 
 
+def split_subframes(split: str):
+    """The face-less sub-frames of the SyRIP scenes of one split ("holdout" or "train")."""
+    ann = json.loads((SYRIP / "annotations.json").read_text())
+    kps = {x["image_id"]: np.asarray(x["keypoints"], float).reshape(-1, 3)[:5] for x in ann["annotations"]}
+    for im in ann["images"]:
+        path = SYRIP / "images" / im["file_name"]
+        if im["id"] in kps and in_holdout(path, 0.1) == (split == "holdout"):
+            yield from subframes(read_image(path), kps[im["id"]])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None)
@@ -65,18 +75,12 @@ def main() -> None:
         from cribsight.analyze.cribnet import CribNet
 
         an.cribnet = CribNet(a.model)
-    ann = json.loads((SYRIP / "annotations.json").read_text())
-    kps = {x["image_id"]: np.asarray(x["keypoints"], float).reshape(-1, 3)[:5] for x in ann["annotations"]}
     n = frame = det = 0
-    for im in ann["images"]:
-        path = SYRIP / "images" / im["file_name"]
-        if im["id"] not in kps or in_holdout(path, 0.1) != (a.split == "holdout"):
-            continue
-        for s in subframes(read_image(path), kps[im["id"]]):
-            n += 1
-            for f in an.analyze_image(s).faces:
-                frame += f.detector.startswith(FRAME)
-                det += not f.detector.startswith(FRAME)
+    for s in split_subframes(a.split):
+        n += 1
+        for f in an.analyze_image(s).faces:
+            frame += f.detector.startswith(FRAME)
+            det += not f.detector.startswith(FRAME)
     print(f"model {a.model or 'shipped'}, detector {a.detector_weights or 'shipped'}, extra detector {a.extra_detector} (strict {a.extra_strict}), verify_face {an.config.verify_face}, tiles {an.config.tiles}, "
           f"mirror search {an.config.mirror_search}, {a.split} split: "
           f"{n} face-less sub-frames; false faces from the frame candidate {frame}, from the detector passes {det}")

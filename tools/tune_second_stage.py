@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from cribsight.datadir import data_root
-from cribsight.pipeline import EXTRA, MIRROR, TILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = data_root()  # $CRIBSIGHT_DATA, else ../shared/data
@@ -61,9 +60,7 @@ def accepted(passes: list[list[dict]], cfg) -> list[dict]:
             if d["score"] < floor:
                 continue
             first = cfg.first_stage(d["score"], d["presence"])
-            # the extra passes' stricter bar, as Analyzer._face applies it
-            name = d.get("detector", "")
-            strict = name.endswith((TILE, MIRROR)) or (cfg.extra_strict and name.endswith(EXTRA))
+            strict = cfg.strict_pass(d.get("detector", ""))  # the extra passes' stricter bar
             if cfg.second_stage_keeps(first, d["face_p"], strict) if second else first:
                 faces.append(d)
         if faces:

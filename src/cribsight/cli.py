@@ -61,6 +61,7 @@ DETECTOR_HELP = ("the full-range face detector: a shipped weight file by name (d
 EXTRA_HELP = ("extra pass: when no whole-frame pass finds a face, a second detector on the frame - by default (auto) the "
               "shipped fine-tuned one, face_detection_full_range_ft.onnx, with CribNet's second stage; 'off'; or a weight file "
               "by name or an .onnx path with its manifest entry beside it; its detections are kept only at P(face) >= 0.99")
+EXTRA_STRICT_HELP = "keep the extra detector's detections only at P(face) >= 0.99 (default on; off: like any other detection)"
 REJECT_HELP = "second stage: drop a detection that passes the detector and mesh when CribNet's P(face) is below this (default 0.5)"
 
 
@@ -283,7 +284,7 @@ def analyze(
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
     detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     extra_detector: Optional[str] = typer.Option(None, help=EXTRA_HELP),
-    extra_strict: Optional[bool] = typer.Option(None, help="keep the extra detector's detections only at P(face) >= 0.99 (default on; off: like any other detection)"),
+    extra_strict: Optional[bool] = typer.Option(None, help=EXTRA_STRICT_HELP),
     every: int = typer.Option(1, min=1, help="of a video, analyse only the frames whose index is a multiple of this "
                                              "(every frame is still decoded; the render holds the analysed ones)"),
 ):
@@ -497,7 +498,7 @@ def eval_cmd(
     cribnet_weights: Optional[str] = typer.Option(None, help=WEIGHTS_HELP),
     detector_weights: Optional[str] = typer.Option(None, help=DETECTOR_HELP),
     extra_detector: Optional[str] = typer.Option(None, help=EXTRA_HELP),
-    extra_strict: Optional[bool] = typer.Option(None, help="keep the extra detector's detections only at P(face) >= 0.99 (default on; off: like any other detection)"),
+    extra_strict: Optional[bool] = typer.Option(None, help=EXTRA_STRICT_HELP),
 ):
     """Score a model (or given predictions) on benchmarks over the data folder ($CRIBSIGHT_DATA, else ../shared/data) and print the figures."""
     from .errors import CribsightError, InputError
@@ -567,7 +568,7 @@ def eval_cmd(
                                                  verify_face=verify_face, candidate_score=candidate_score, reject_face=reject_face,
                                                  frame_candidate=frame_candidate, mirror_search=mirror_search, tiles=tiles,
                                                  cribnet_weights=cribnet_weights, detector_weights=detector_weights,
-                   extra_detector=extra_detector, extra_strict=extra_strict))
+                                                 extra_detector=extra_detector, extra_strict=extra_strict))
     base_predict = None  # a trained model is shown against the pretrained pipeline
     if predictions is None and model != "pretrained" and baseline:
         from .pipeline import Analyzer, AnalyzerConfig

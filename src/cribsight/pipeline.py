@@ -115,6 +115,11 @@ class AnalyzerConfig:
         the mirrored frame, the extra detector with ``extra_strict``: ``strict``) only when P(face) >= ``tile_verify``, first stage or not."""
         return face_p >= (self.tile_verify if strict else self.reject_face if first else self.verify_face)
 
+    def strict_pass(self, detector: str) -> bool:
+        """Whether a detection (by its detector name) came from an extra pass held to ``tile_verify``:
+        a tile, the mirrored frame, or the extra detector with ``extra_strict``."""
+        return detector.endswith((TILE, MIRROR)) or (self.extra_strict and detector.endswith(EXTRA))
+
 
 @dataclass
 class StageTimes:
@@ -266,7 +271,6 @@ class Analyzer:
         self.config = cfg
         threads = cfg.threads or default_threads()
         self.full = BlazeFace(str(cfg.detector_weights or "face_detection_full_range.onnx"), threads, cfg.score_thresh)
-        self.extra = None  # set below, once the second stage is known
         self.short = BlazeFace("face_detection_short_range.onnx", threads, cfg.score_thresh)
         self.mesh = FaceMesh("face_landmark.onnx", threads)
         canon = np.load(WEIGHTS_DIR / "canonical_face_468.npy").astype(np.float64)
@@ -302,8 +306,7 @@ class Analyzer:
         extra = cfg.extra_detector
         if extra == "auto":
             extra = EXTRA_DETECTOR if self._second_stage() else None
-        if extra is not None:
-            self.extra = BlazeFace(str(extra), threads, cfg.score_thresh)
+        self.extra = BlazeFace(str(extra), threads, cfg.score_thresh) if extra is not None else None
         if (cfg.tiles or cfg.frame_candidate or cfg.mirror_search or extra is not None) and not self._second_stage():
             raise InputError("tiles / frame_candidate / mirror_search / extra_detector", "CribNet's second stage (model cribnet, verify_face > 0): "
                              "their candidates are only trusted with its P(face)",
@@ -468,7 +471,7 @@ class Analyzer:
         first = self.config.first_stage(det.score, mesh.presence)
         second = self._second_stage()  # CribNet with a face output, and verify_face > 0
         # detections of the extra passes (tiles, the mirrored frame, the extra detector) face the stricter rule
-        strict = det.detector.endswith((TILE, MIRROR)) or (self.config.extra_strict and det.detector.endswith(EXTRA))
+        strict = self.config.strict_pass(det.detector)
         c = None
         if self.cribnet is not None and (first or second):
             # the second stage decides on P(face) inside the call, before the decoding it would waste
